@@ -1,0 +1,67 @@
+"""The app config: registers checks, and starts the companion worker where it belongs.
+
+``ready()`` touches no database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
+
+
+def running_command() -> str | None:
+    """The management command this process is running (found on the call stack), or None."""
+    from django.core.management import ManagementUtility
+
+    code = ManagementUtility.execute.__code__
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code is code:
+            argv = getattr(frame.f_locals.get("self"), "argv", None) or []
+            return argv[1] if len(argv) > 1 else "help"
+        frame = frame.f_back
+    return None
+
+
+def should_start_companion() -> tuple[bool, str]:
+    """Whether this process starts a companion worker, and why (or why not)."""
+    from .conf import conf
+    from .supervisor import COMPANION_ENV
+
+    if not conf.IS_ACTIVE:
+        return False, "AUTOTASK_IS_ACTIVE is False"
+    if not conf.WORKER_AUTOSTART:
+        return False, "AUTOTASK_WORKER_AUTOSTART is False"
+    if os.environ.get(COMPANION_ENV):
+        return False, "this is a companion worker"
+    if "pytest" in sys.modules:
+        return False, "running under pytest"
+    command = running_command()
+    if command is None:
+        return True, "a Django process (server or script)"
+    if command not in conf.AUTOSTART_COMMANDS:
+        return False, f"management command {command!r} is not in AUTOTASK_AUTOSTART_COMMANDS"
+    if command == "runserver" and "--noreload" not in sys.argv and os.environ.get("RUN_MAIN") != "true":
+        return False, "the autoreloader's parent process of runserver"
+    return True, f"management command {command!r}"
+
+
+class AutotaskConfig(AppConfig):
+    name = "autotask"
+    verbose_name = "autotask"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
+
+        start, why = should_start_companion()
+        logger.debug("companion worker start=%s reason=%s", start, why)
+        if start:
+            from .supervisor import start_companion
+
+            start_companion()

@@ -1,0 +1,66 @@
+"""Django system checks for autotask's settings, database and migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.db import DatabaseError, connections
+
+from .conf import SETTINGS, conf
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors = []
+    for name, spec in SETTINGS.items():
+        full = "AUTOTASK_" + name
+        if not hasattr(settings, full):
+            continue
+        value = getattr(settings, full)
+        if value is None and spec.default is None:
+            continue
+        wrong_type = not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types)
+        if wrong_type:
+            expected = " or ".join(t.__name__ for t in spec.types)
+            errors.append(Error(f"{full} must be {expected}, not {value!r}", hint=spec.doc, id="autotask.E001"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            errors.append(Error(f"{full} must be 0 or more, not {value!r}", hint=spec.doc, id="autotask.E001"))
+    if conf.DATABASE not in settings.DATABASES:
+        errors.append(Error(f"AUTOTASK_DATABASE names {conf.DATABASE!r}, which is not in DATABASES", id="autotask.E002"))
+    return errors
+
+
+@register()
+def check_database(app_configs: Any = None, **kwargs: Any) -> list:
+    if not conf.IS_ACTIVE or conf.DATABASE not in settings.DATABASES:
+        return []
+    connection = connections[conf.DATABASE]
+    messages = []
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        messages.append(
+            Error(
+                "autotask needs a database that worker processes can share; an in-memory SQLite database can't be",
+                hint="Use a file for the SQLite database NAME, or set AUTOTASK_IS_ACTIVE = False.",
+                id="autotask.E003",
+            )
+        )
+        return messages
+    try:
+        tables = connection.introspection.table_names()
+    except DatabaseError:
+        return messages  # the database is not reachable now; Django reports that itself
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
+    missing = {"autotask_task", "autotask_schedule", "autotask_worker"} - set(tables)
+    if missing:
+        messages.append(
+            Warning(
+                f"autotask's tables are missing ({', '.join(sorted(missing))}): workers wait until they exist",
+                hint="Run 'python manage.py migrate'.",
+                id="autotask.W001",
+            )
+        )
+    return messages

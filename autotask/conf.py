@@ -1,0 +1,62 @@
+"""Every AUTOTASK_* setting with its default, read from Django's settings at call time.
+
+Reading at call time (never copying at import) keeps ``override_settings``
+working in tests. Use ``from autotask.conf import conf`` and ``conf.IS_ACTIVE``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class Setting:
+    default: Any
+    types: tuple[type, ...]
+    doc: str
+
+
+SETTINGS: dict[str, Setting] = {
+    # The seed's six settings, with the seed's names, spelling and defaults.
+    "IS_ACTIVE": Setting(False, (bool,), "decorators wrap and the companion worker starts"),
+    "WORKER_EXECUTABLE": Setting(None, (str,), "the Python that runs the companion worker (default: the running interpreter)"),
+    "WORKER_MONITOR_INTERVALL": Setting(5, (int, float), "seconds between liveness checks of the companion worker"),
+    "HANDLE_TASK_IDLE_TIME": Setting(10, (int, float), "longest sleep of an idle worker; new work wakes it at once"),
+    "RETRY_DELAY": Setting(2, (int, float), "seconds before a failed delayed task is retried"),
+    "CLEAN_INTERVALL": Setting(600, (int, float), "seconds between clean-ups of expired results"),
+    # autotask's own.
+    "WORKER_AUTOSTART": Setting(True, (bool,), "False: web processes start no companion worker"),
+    "AUTOSTART_COMMANDS": Setting(("runserver",), (list, tuple), "management commands that start a companion"),
+    "POLL_INTERVAL": Setting(None, (int, float), "seconds between checks for work from other processes where nothing wakes the worker (None: 0.01 on SQLite, 0.1 on MySQL/MariaDB; PostgreSQL uses LISTEN/NOTIFY)"),
+    "HEARTBEAT_INTERVAL": Setting(5, (int, float), "seconds between a worker's heartbeats"),
+    "WORKER_LOST_AFTER": Setting(60, (int, float), "seconds without heartbeat after which a worker on another host counts as lost"),
+    "SCHEDULE_RUN_TTL": Setting(86400, (int, float), "seconds a finished run of a periodic or cron task is kept"),
+    "SCHEDULE_CATCHUP": Setting(30, (int, float), "a schedule's due time later than this many seconds is missed: missed due times run once"),
+    "MAX_WORKER_LOSSES": Setting(3, (int,), "a task whose worker died this many times is not run again"),
+    "STOP_GRACE": Setting(30, (int, float), "seconds a stopping worker lets its running task finish before handing it back"),
+    "WORKER_MAX_TASKS": Setting(None, (int,), "a worker replaces itself after this many tasks (None: never)"),
+    "WORKER_MAX_MEMORY_MB": Setting(None, (int, float), "a worker replaces itself above this resident memory (None: never)"),
+    "CLAIM_BATCH": Setting(8, (int,), "most tasks a worker claims in one transaction when many are due"),
+    "DATABASE": Setting("default", (str,), "the database alias that holds autotask's tables"),
+}
+
+
+class Conf:
+    """Attribute access to the settings, e.g. ``conf.RETRY_DELAY``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            spec = SETTINGS[name]
+        except KeyError:
+            raise AttributeError(f"unknown autotask setting {name!r}") from None
+        value = getattr(settings, "AUTOTASK_" + name, spec.default)
+        if name == "WORKER_EXECUTABLE" and not value:
+            return sys.executable
+        return value
+
+
+conf = Conf()

@@ -1,0 +1,106 @@
+"""What differs between databases: write transactions, locks, wake-up notices.
+
+SQLite gets ``BEGIN IMMEDIATE`` for every write transaction of the worker (a
+deferred transaction that later writes can fail at once with "database is
+locked" instead of waiting), WAL mode and a busy timeout. PostgreSQL and
+MySQL/MariaDB claim with ``SELECT ... FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, TypeVar
+
+from django.db import DatabaseError, OperationalError, connections, transaction
+
+from .conf import conf
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+NOTIFY_CHANNEL = "autotask"
+
+
+def alias() -> str:
+    return conf.DATABASE
+
+
+def vendor(using: str | None = None) -> str:
+    return connections[using or alias()].vendor
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+
+
+def prepare_sqlite(using: str) -> None:
+    """WAL lets readers and one writer work at once; set once per database file."""
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+
+
+@contextmanager
+def write_transaction(using: str) -> Iterator[None]:
+    """A short write transaction; on SQLite it takes the write lock at the start."""
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        raw.execute("ROLLBACK")
+        raise
+    raw.execute("COMMIT")
+
+
+def retry_locked(action: Callable[[], T], what: str, attempts: int = 50) -> T:
+    """Run ``action``; while SQLite says "database is locked", wait and run it again."""
+    delay = 0.01
+    for attempt in range(attempts):
+        try:
+            return action()
+        except OperationalError as exc:
+            if not is_locked_error(exc) or attempt == attempts - 1:
+                raise
+            logger.debug("database locked during %s, retrying in %.2fs", what, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    raise AssertionError("unreachable")
+
+
+def notify(using: str) -> None:
+    """Tell PostgreSQL listeners that there is new work; delivered at commit."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("NOTIFY " + NOTIFY_CHANNEL)
+
+
+def connection_is_usable(using: str) -> bool:
+    connection = connections[using]
+    if connection.connection is None:
+        return True
+    try:
+        return connection.is_usable()
+    except DatabaseError:
+        return False
+
+
+def reset_connection(using: str) -> None:
+    """Drop a broken or stale connection; the next query opens a new one."""
+    try:
+        connections[using].close()
+    except DatabaseError:
+        pass

@@ -1,0 +1,26 @@
+"""``python manage.py run_autotask``: a worker in the foreground, for dedicated worker hosts."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.core.management.base import BaseCommand
+
+from autotask.worker import Worker
+
+
+class Command(BaseCommand):
+    help = "Run an autotask worker in the foreground. SIGTERM or Ctrl-C lets the running task finish, then exits."
+
+    def handle(self, *args, **options) -> None:
+        level = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}[options["verbosity"]]
+        logger = logging.getLogger("autotask")
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(level)
+        code = Worker().run()
+        if code:
+            sys.exit(code)

@@ -1,0 +1,134 @@
+"""autotask's tables: task runs, schedules and workers."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from django.db import models
+
+from .task import FINISHED, RUNNING, STATUS_CHOICES, UNFINISHED, WAITING
+
+
+def new_id() -> uuid.UUID:
+    """A time-ordered UUID (the UUIDv7 layout): never reused, even after a rollback,
+    and new rows go to the end of the primary key index."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
+    return uuid.UUID(int=value)
+
+
+class TaskQuerySet(models.QuerySet):
+    def due(self, now):
+        """Waiting tasks whose time has come, oldest due first."""
+        return self.filter(status=WAITING, run_at__lte=now).order_by("run_at")
+
+    def waiting(self):
+        return self.filter(status=WAITING)
+
+    def running(self):
+        return self.filter(status=RUNNING)
+
+    def unfinished(self):
+        return self.filter(status__in=UNFINISHED)
+
+    def finished(self):
+        return self.filter(status__in=FINISHED)
+
+    def expired(self, now):
+        """Finished tasks kept longer than their ttl."""
+        return self.filter(expires_at__lte=now)
+
+
+class Schedule(models.Model):
+    """One row per ``@periodic_task`` or ``@cron_task`` function, keyed by its dotted path."""
+
+    PERIODIC = "periodic"
+    CRON = "cron"
+
+    function = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=10, choices=[(PERIODIC, "periodic"), (CRON, "cron")])
+    expression = models.CharField(max_length=255, help_text="the schedule as written")
+    timezone = models.CharField(max_length=64, blank=True)
+    signature = models.CharField(max_length=255, help_text="changes when the schedule's meaning changes")
+    active = models.BooleanField(default=True, help_text="False once its function is gone")
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=10, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["active", "next_run_at"], name="autotask_schedule_due")]
+
+    def __str__(self) -> str:
+        return f"{self.function} ({self.expression})"
+
+
+class Task(models.Model):
+    """A delayed call, or one run of a schedule, with its whole run record."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    function = models.CharField(max_length=255, help_text="dotted path of the function")
+    arguments = models.TextField(default='{"args":[],"kwargs":{}}', help_text="JSON")
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=WAITING)
+    run_at = models.DateTimeField(help_text="not started before this time")
+    retries = models.PositiveIntegerField(default=0, help_text="runs allowed after a failure")
+    ttl = models.PositiveIntegerField(default=300, help_text="seconds the result is kept")
+    timeout = models.FloatField(null=True, blank=True, help_text="seconds a run may take")
+    attempts = models.PositiveIntegerField(default=0, help_text="runs started so far")
+    losses = models.PositiveIntegerField(default=0, help_text="runs whose worker died")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="removed after this time")
+    result = models.TextField(null=True, blank=True, help_text="JSON")
+    error_message = models.TextField(blank=True)
+    exception_class = models.CharField(max_length=255, blank=True)
+    traceback = models.TextField(blank=True)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker that ran it")
+    worker_id = models.UUIDField(null=True, blank=True, help_text="the worker that holds it while it runs")
+    cancel_requested = models.BooleanField(default=False)
+    schedule = models.ForeignKey(Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="the schedule's due time this run is for")
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The claim, and the idle worker's "when is the next task due": never a scan.
+            models.Index(fields=["status", "run_at"], name="autotask_task_due"),
+            models.Index(fields=["expires_at"], name="autotask_task_expires"),
+        ]
+        constraints = [
+            # Each due time of a schedule runs once, however many workers race for it.
+            models.UniqueConstraint(fields=["schedule", "due_at"], name="autotask_task_one_run_per_due_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function} [{self.status}]"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class Worker(models.Model):
+    """A running worker process and its heartbeat."""
+
+    id = models.UUIDField(primary_key=True, default=new_id, editable=False)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    companion = models.BooleanField(default=False, help_text="started by a Django process")
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    tasks_done = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}"

@@ -1,0 +1,333 @@
+"""The task table as a queue: enqueue, claim, finish, cancel, recover, clean.
+
+Every state change of a task row happens here, each in one short write
+transaction. Updates that finish a run are conditional on the row still being
+held by the worker that ran it, so a run taken over after its worker was
+presumed lost can't overwrite the newer state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from django.db import transaction
+from django.db.models import F
+
+from . import db, supervisor, timeutil
+from .conf import conf
+from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+
+if TYPE_CHECKING:
+    from .tasks import DelayedFunction
+
+logger = logging.getLogger(__name__)
+
+HOST = socket.gethostname()
+CLAIM_FIELDS = ("id", "function", "arguments", "attempts", "retries", "ttl", "timeout", "schedule_id", "due_at", "losses")
+
+
+def _models():
+    from . import models
+
+    return models
+
+
+# -- the caller's side ---------------------------------------------------------
+
+
+def _new_row(func: DelayedFunction, arguments: str, now: dt.datetime):
+    return _models().Task(
+        function=func.path,
+        arguments=arguments,
+        run_at=now + dt.timedelta(seconds=func.delay),
+        retries=func.retries,
+        ttl=func.ttl,
+        timeout=func.timeout,
+        created_at=now,
+    )
+
+
+def _after_enqueue(using: str) -> None:
+    db.notify(using)  # PostgreSQL: wakes every listening worker, at commit
+    transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
+
+
+def enqueue(func: DelayedFunction, arguments: str) -> uuid.UUID:
+    """Store one call on the caller's connection (so it commits or rolls back with
+    the caller's transaction) and wake workers after the commit."""
+    using = db.alias()
+    row = _new_row(func, arguments, timeutil.now())
+    row.save(force_insert=True, using=using)
+    _after_enqueue(using)
+    return row.id
+
+
+def enqueue_many(func: DelayedFunction, arguments: Sequence[str], batch_size: int = 1000) -> list[uuid.UUID]:
+    using = db.alias()
+    now = timeutil.now()
+    rows = [_new_row(func, a, now) for a in arguments]
+    with transaction.atomic(using=using):
+        _models().Task.objects.using(using).bulk_create(rows, batch_size=batch_size)
+        _after_enqueue(using)
+    return [row.id for row in rows]
+
+
+def read(task_id: uuid.UUID, fields: Iterable[str]) -> dict[str, Any] | None:
+    return _models().Task.objects.using(db.alias()).filter(pk=task_id).values(*fields).first()
+
+
+def set_progress(task_id: uuid.UUID, percent: int) -> None:
+    _models().Task.objects.using(db.alias()).filter(pk=task_id).update(progress=percent)
+
+
+def cancel(task_id: uuid.UUID) -> bool:
+    """Cancel a waiting task at once; ask the worker of a running one to stop it.
+
+    Returns False if the task had already finished (or is gone).
+    """
+    tasks = _models().Task.objects.using(db.alias()).filter(pk=task_id)
+    row = tasks.values("status", "ttl").first()
+    if row is None:
+        return False
+    now = timeutil.now()
+    cancelled = tasks.filter(status=WAITING).update(
+        status=CANCELLED,
+        finished_at=now,
+        expires_at=now + dt.timedelta(seconds=row["ttl"]),
+        error_message="cancelled before it ran",
+        exception_class="autotask.exceptions.TaskCancelled",
+    )
+    if cancelled or tasks.filter(status=RUNNING).update(cancel_requested=True):
+        return True
+    logger.info("cancel task=%s: already finished, status=%s", task_id, row["status"])
+    return False
+
+
+# -- the worker's side ---------------------------------------------------------
+
+
+@dataclass
+class WorkerIdentity:
+    id: uuid.UUID
+    label: str  # host:pid
+
+    @classmethod
+    def new(cls) -> WorkerIdentity:
+        from .models import new_id
+
+        return cls(id=new_id(), label=f"{HOST}:{os.getpid()}")
+
+
+def claim(worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
+    """Mark up to ``limit`` due tasks RUNNING for ``worker`` and return them.
+
+    PostgreSQL and MySQL skip rows other workers have locked; SQLite's
+    immediate transaction lets one writer at a time in.
+    """
+    using = db.alias()
+    Task = _models().Task
+
+    def attempt() -> list[dict[str, Any]]:
+        now = timeutil.now()
+        with db.write_transaction(using):
+            due = Task.objects.using(using).due(now)
+            if db.vendor(using) != "sqlite":
+                due = due.select_for_update(skip_locked=True)
+            rows = list(due.values(*CLAIM_FIELDS)[:limit])
+            if rows:
+                Task.objects.using(using).filter(pk__in=[r["id"] for r in rows]).update(
+                    status=RUNNING,
+                    worker_id=worker.id,
+                    worker=worker.label,
+                    attempts=F("attempts") + 1,
+                    started_at=now,
+                    finished_at=None,
+                    cancel_requested=False,
+                )
+        for row in rows:
+            row["attempts"] += 1
+            row["started_at"] = now
+        return rows
+
+    return db.retry_locked(attempt, "claim")
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as the worker records it."""
+
+    status: str  # DONE, ERROR, CANCELLED, or WAITING to run it again
+    result: str | None = None
+    error_message: str = ""
+    exception_class: str = ""
+    traceback: str = ""
+    retry_at: dt.datetime | None = None
+    attempts_delta: int = 0  # -1 when a run was handed back unfinished
+
+
+def finish(worker: WorkerIdentity, task: dict[str, Any], outcome: Outcome, start_next: Any = None) -> bool:
+    """Record how ``task`` ended; in the same transaction mark ``start_next`` started.
+
+    Returns False if the task was no longer held by ``worker`` (another worker
+    took it over after presuming this one lost).
+    """
+    using = db.alias()
+    Task = _models().Task
+
+    def attempt() -> bool:
+        now = timeutil.now()
+        fields: dict[str, Any] = {
+            "status": outcome.status,
+            "worker_id": None,
+            "error_message": outcome.error_message,
+            "exception_class": outcome.exception_class,
+            "traceback": outcome.traceback,
+        }
+        if outcome.attempts_delta:
+            fields["attempts"] = F("attempts") + outcome.attempts_delta
+        if outcome.status == WAITING:
+            fields["run_at"] = outcome.retry_at or now
+        else:
+            fields["finished_at"] = now
+            fields["expires_at"] = now + dt.timedelta(seconds=task["ttl"])
+            fields["result"] = outcome.result
+        with db.write_transaction(using):
+            held = Task.objects.using(using).filter(pk=task["id"], status=RUNNING, worker_id=worker.id).update(**fields)
+            if start_next is not None:
+                Task.objects.using(using).filter(pk=start_next, worker_id=worker.id).update(started_at=now)
+            if held and task.get("schedule_id") and outcome.status != WAITING:
+                _models().Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
+                    last_run_at=task["started_at"], last_status=outcome.status, last_error=outcome.error_message
+                )
+        return bool(held)
+
+    return db.retry_locked(attempt, "finish")
+
+
+def release(worker: WorkerIdentity, task_ids: Sequence[Any]) -> None:
+    """Hand claimed tasks that were never started back to the queue."""
+    if not task_ids:
+        return
+    using = db.alias()
+
+    def attempt() -> None:
+        with db.write_transaction(using):
+            _models().Task.objects.using(using).filter(pk__in=task_ids, status=RUNNING, worker_id=worker.id).update(
+                status=WAITING, worker_id=None, attempts=F("attempts") - 1, started_at=None
+            )
+
+    db.retry_locked(attempt, "release")
+
+
+def cancel_requested(task_id: Any) -> bool:
+    return _models().Task.objects.using(db.alias()).filter(pk=task_id, cancel_requested=True).exists()
+
+
+def next_due_time() -> dt.datetime | None:
+    """When the earliest waiting task is due (an index lookup, never a scan)."""
+    return (
+        _models().Task.objects.using(db.alias()).waiting().order_by("run_at").values_list("run_at", flat=True).first()
+    )
+
+
+def has_due(now: dt.datetime) -> bool:
+    return _models().Task.objects.using(db.alias()).due(now).exists()
+
+
+# -- keeping the table healthy -------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_lost() -> int:
+    """Runs whose worker is gone are run again (if retries remain) or end ERROR.
+
+    A worker is gone when its heartbeat is older than ``AUTOTASK_WORKER_LOST_AFTER``,
+    or, on this host, when its process no longer exists.
+    """
+    models = _models()
+    using = db.alias()
+    now = timeutil.now()
+    stale = now - dt.timedelta(seconds=conf.WORKER_LOST_AFTER)
+    lost_workers = []
+    for worker in models.Worker.objects.using(using).all():
+        if worker.heartbeat_at < stale or (worker.host == HOST and not _pid_alive(worker.pid)):
+            lost_workers.append(worker)
+    live = set(models.Worker.objects.using(using).values_list("id", flat=True)) - {w.id for w in lost_workers}
+    recovered = 0
+    for task in models.Task.objects.using(using).running().values(
+        "id", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl", "schedule_id"
+    ):
+        if task["worker_id"] in live:
+            continue
+        recovered += _recover(task, now)
+    if lost_workers:
+        models.Worker.objects.using(using).filter(pk__in=[w.id for w in lost_workers]).delete()
+    return recovered
+
+
+def _recover(task: dict[str, Any], now: dt.datetime) -> int:
+    Task = _models().Task
+    using = db.alias()
+    message = f"worker {task['worker']} was lost while running this task"
+    losses = task["losses"] + 1
+    fields: dict[str, Any] = {"worker_id": None, "losses": losses, "error_message": message, "exception_class": "", "traceback": ""}
+    if task["cancel_requested"]:
+        fields.update(status=CANCELLED, error_message="cancelled", exception_class="autotask.exceptions.TaskCancelled")
+    elif task["attempts"] <= task["retries"] and losses < conf.MAX_WORKER_LOSSES:
+        fields.update(status=WAITING, run_at=now + dt.timedelta(seconds=conf.RETRY_DELAY))
+    else:
+        if losses >= conf.MAX_WORKER_LOSSES:
+            message += f"; not retried: its worker was lost {losses} times"
+        fields.update(status=ERROR, error_message=message, exception_class="autotask.exceptions.WorkerLost")
+    if fields["status"] != WAITING:
+        fields.update(finished_at=now, expires_at=now + dt.timedelta(seconds=task["ttl"]))
+
+    def attempt() -> int:
+        with db.write_transaction(using):
+            return (
+                Task.objects.using(using)
+                .filter(pk=task["id"], status=RUNNING, worker_id=task["worker_id"])
+                .update(**fields)
+            )
+
+    done = db.retry_locked(attempt, "recover")
+    if done:
+        logger.warning("recovered task=%s worker=%s status=%s", task["id"], task["worker"], fields["status"])
+        if task.get("schedule_id") and fields["status"] != WAITING:
+            _models().Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
+                last_status=fields["status"], last_error=fields["error_message"]
+            )
+    return done
+
+
+def delete_expired(chunk: int = 1000) -> int:
+    """Remove finished tasks whose ttl has passed, a chunk per transaction."""
+    Task = _models().Task
+    using = db.alias()
+    deleted = 0
+    while True:
+        now = timeutil.now()
+        ids = list(Task.objects.using(using).expired(now).values_list("id", flat=True)[:chunk])
+        if not ids:
+            return deleted
+
+        def attempt() -> int:
+            with db.write_transaction(using):
+                return Task.objects.using(using).filter(pk__in=ids).delete()[0]
+
+        deleted += db.retry_locked(attempt, "clean")

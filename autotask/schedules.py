@@ -1,0 +1,251 @@
+"""Periodic and cron schedules: the in-memory registry, the stored rows, the due times.
+
+Decorators only register in memory (``register_*``). A worker, when it starts,
+writes the rows (``sync``: an upsert under a unique constraint, never
+check-then-insert). While it runs, ``claim_due`` turns each due time into one
+task row: a compare-and-set on ``next_run_at`` lets exactly one worker win a
+due time, and a unique key on (schedule, due time) backs it up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.db import IntegrityError
+
+from . import db, loader, timeutil
+from .conf import conf
+from .cron import CronSchedule, next_periodic_runs
+from .task import UNFINISHED
+
+logger = logging.getLogger(__name__)
+
+PERIODIC = "periodic"
+CRON = "cron"
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A registered schedule: a function and when it runs."""
+
+    function: str
+    kind: str
+    seconds: float | None = None
+    start_now: bool = False
+    cron: CronSchedule | None = None
+
+    @property
+    def expression(self) -> str:
+        if self.cron is not None:
+            return self.cron.expression
+        return f"every {self.seconds:g} s" + (", first at start" if self.start_now else "")
+
+    @property
+    def tz_name(self) -> str:
+        return self.cron.tz_name if self.cron is not None else ""
+
+    @property
+    def signature(self) -> str:
+        """Changes exactly when the schedule's meaning changes."""
+        if self.cron is not None:
+            return f"cron:{self.cron.signature()}"[:255]
+        return f"periodic:{self.seconds!r}"
+
+    def first_due(self, now: dt.datetime) -> dt.datetime:
+        """The first due time of a schedule stored at ``now``."""
+        if self.cron is not None:
+            return self.cron.next_runs(now, 1)[0]
+        return now if self.start_now else now + dt.timedelta(seconds=self.seconds or 0)
+
+    def next_after(self, due: dt.datetime, after: dt.datetime | None = None) -> dt.datetime:
+        """The due time that follows ``due`` (and is after ``after``, if given)."""
+        after = max(due, after) if after is not None else due
+        if self.cron is not None:
+            return self.cron.next_runs(after, 1)[0]
+        return next_periodic_runs(due, self.seconds or 0, after, 1)[0]
+
+
+REGISTRY: dict[str, ScheduleSpec] = {}
+
+
+def register_periodic(function: str, *, seconds: float, start_now: bool) -> None:
+    REGISTRY[function] = ScheduleSpec(function, PERIODIC, seconds=seconds, start_now=start_now)
+
+
+def register_cron(function: str, schedule: CronSchedule) -> None:
+    REGISTRY[function] = ScheduleSpec(function, CRON, cron=schedule)
+
+
+def _schedule_model():
+    from .models import Schedule
+
+    return Schedule
+
+
+def _is_registered(function: str) -> bool:
+    """Whether ``function`` still exists with a schedule decorator (importing it registers it)."""
+    if function not in REGISTRY:
+        try:
+            loader.resolve(function)
+        except ImportError:
+            return False
+    return function in REGISTRY
+
+
+def sync() -> None:
+    """Store the registered schedules: insert new ones, update changed ones, retire gone ones.
+
+    Safe when any number of processes run it at once.
+    """
+    Schedule = _schedule_model()
+    using = db.alias()
+    now = timeutil.aware(timeutil.now())
+    specs = list(REGISTRY.values())
+
+    def upsert() -> None:
+        with db.write_transaction(using):
+            Schedule.objects.using(using).bulk_create(
+                [
+                    Schedule(
+                        function=s.function,
+                        kind=s.kind,
+                        expression=s.expression[:255],
+                        timezone=s.tz_name,
+                        signature=s.signature,
+                        next_run_at=timeutil.to_db(s.first_due(now)),
+                    )
+                    for s in specs
+                ],
+                ignore_conflicts=True,
+            )
+            for s in specs:
+                rows = Schedule.objects.using(using).filter(function=s.function)
+                changed = rows.exclude(signature=s.signature).update(
+                    kind=s.kind,
+                    expression=s.expression[:255],
+                    timezone=s.tz_name,
+                    signature=s.signature,
+                    next_run_at=timeutil.to_db(s.first_due(now)),
+                    active=True,
+                )
+                if changed:
+                    logger.info("schedule changed function=%s expression=%r", s.function, s.expression)
+                rows.filter(active=False).update(active=True)
+
+    db.retry_locked(upsert, "schedule sync")
+    for function in Schedule.objects.using(using).filter(active=True).values_list("function", flat=True):
+        if not _is_registered(function):
+            deactivate(function, "its function no longer exists")
+
+
+def deactivate(function: str, why: str) -> None:
+    logger.warning("schedule stopped function=%s reason=%r", function, why)
+    _schedule_model().objects.using(db.alias()).filter(function=function).update(
+        active=False, last_error=f"stopped: {why}"
+    )
+
+
+def _latest_run_unfinished(schedule_id: int) -> bool:
+    from .models import Task
+
+    last = Task.objects.using(db.alias()).filter(schedule_id=schedule_id).order_by("-due_at").values("status").first()
+    return last is not None and last["status"] in UNFINISHED
+
+
+def claim_due(now: dt.datetime) -> tuple[int, bool]:
+    """Turn every due time that has come into a task row, once across all workers.
+
+    Returns (runs created, whether a due schedule waits for its previous run).
+    A due time that comes while the previous run is unfinished waits for it
+    (runs never overlap); due times later than ``AUTOTASK_SCHEDULE_CATCHUP``
+    are coalesced, so after downtime a schedule runs once.
+    """
+    from .models import Task
+
+    Schedule = _schedule_model()
+    using = db.alias()
+    created, waiting = 0, False
+    aware_now = timeutil.aware(now)
+    catchup = dt.timedelta(seconds=conf.SCHEDULE_CATCHUP)
+    for row in Schedule.objects.using(using).filter(active=True, next_run_at__lte=now).values("id", "function", "next_run_at"):
+        spec = REGISTRY.get(row["function"])
+        if spec is None:
+            if not _is_registered(row["function"]):
+                deactivate(row["function"], "its function no longer exists")
+            continue  # registered by other workers' code, not by this one's: leave it to them
+        if _latest_run_unfinished(row["id"]):
+            waiting = True
+            continue
+        due = timeutil.aware(row["next_run_at"])
+        following = spec.next_after(due)
+        if following <= aware_now - catchup:
+            skipped = following
+            following = spec.next_after(due, aware_now)
+            logger.info("schedule missed due times function=%s from=%s until=%s", row["function"], skipped, following)
+        created += _claim_one(Task, Schedule, row, following, now)
+    return created, waiting
+
+
+def _claim_one(Task: Any, Schedule: Any, row: dict[str, Any], following: dt.datetime, now: dt.datetime) -> int:
+    using = db.alias()
+
+    def attempt() -> int:
+        with db.write_transaction(using):
+            won = Schedule.objects.using(using).filter(pk=row["id"], next_run_at=row["next_run_at"]).update(
+                next_run_at=timeutil.to_db(following)
+            )
+            if won:
+                Task.objects.using(using).create(
+                    function=row["function"],
+                    run_at=row["next_run_at"],
+                    due_at=row["next_run_at"],
+                    schedule_id=row["id"],
+                    ttl=int(conf.SCHEDULE_RUN_TTL),
+                    created_at=now,
+                )
+            return won
+
+    try:
+        return db.retry_locked(attempt, "schedule claim")
+    except IntegrityError:
+        # A run for this due time exists already: only move the schedule on.
+        Schedule.objects.using(using).filter(pk=row["id"], next_run_at=row["next_run_at"]).update(
+            next_run_at=timeutil.to_db(following)
+        )
+        return 0
+
+
+def next_due_time() -> dt.datetime | None:
+    return (
+        _schedule_model()
+        .objects.using(db.alias())
+        .filter(active=True, next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )
+
+
+def next_runs(function: Callable[..., Any] | str, n: int = 1, after: dt.datetime | None = None) -> list[dt.datetime]:
+    """The next ``n`` due times of a registered ``@periodic_task`` or ``@cron_task``.
+
+    A stored periodic schedule continues from its stored next due time.
+    """
+    from .tasks import dotted_path
+
+    path = function if isinstance(function, str) else dotted_path(function)
+    if path not in REGISTRY and not _is_registered(path):
+        raise LookupError(f"{path} is not a registered @periodic_task or @cron_task")
+    spec = REGISTRY[path]
+    after = timeutil.aware(after or timeutil.now())
+    if spec.cron is not None:
+        return spec.cron.next_runs(after, n)
+    stored = _schedule_model().objects.using(db.alias()).filter(function=path, signature=spec.signature)
+    first = stored.values_list("next_run_at", flat=True).first()
+    first = timeutil.aware(first) if first else spec.first_due(after)
+    if first > after:
+        return [first] + next_periodic_runs(first, spec.seconds or 0, first, n - 1) if n > 1 else [first]
+    return next_periodic_runs(first, spec.seconds or 0, after, n)

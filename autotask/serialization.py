@@ -1,0 +1,126 @@
+"""JSON that round-trips the types people pass to tasks; never pickle.
+
+Plain JSON values are stored as they are. datetime, date, time, timedelta,
+Decimal, UUID, tuple, set, frozenset, bytes and dicts with non-string keys
+are stored as ``{"__autotask__": "<type>", "v": ...}`` and come back as the
+same type. Anything else is refused with a ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from decimal import Decimal
+from typing import Any, Callable
+
+TAG = "__autotask__"
+
+
+class _Unstorable(TypeError):
+    def __init__(self, path: str, value: Any) -> None:
+        self.path = path
+        self.value = value
+        super().__init__(path)
+
+
+def _encode(value: Any, path: str) -> Any:
+    # Order matters: bool is an int, datetime is a date.
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if type(value) not in (type(None), bool, int, float, str):
+            # Subclasses (IntEnum, SafeString...) would not come back as themselves.
+            raise _Unstorable(path, value)
+        return value
+    if isinstance(value, list):
+        return [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value) and TAG not in value:
+            return {k: _encode(v, f"{path}[{k!r}]") for k, v in value.items()}
+        return {TAG: "dict", "v": [[_encode(k, f"{path} key"), _encode(v, f"{path}[{k!r}]")] for k, v in value.items()]}
+    if isinstance(value, tuple) and type(value) is tuple:
+        return {TAG: "tuple", "v": [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+    if type(value) in (set, frozenset):
+        items = [_encode(v, f"{path} item") for v in value]
+        return {TAG: type(value).__name__, "v": items}
+    if type(value) is dt.datetime:
+        return {TAG: "datetime", "v": value.isoformat()}
+    if type(value) is dt.date:
+        return {TAG: "date", "v": value.isoformat()}
+    if type(value) is dt.time:
+        return {TAG: "time", "v": value.isoformat()}
+    if type(value) is dt.timedelta:
+        return {TAG: "timedelta", "v": [value.days, value.seconds, value.microseconds]}
+    if type(value) is Decimal:
+        return {TAG: "decimal", "v": str(value)}
+    if type(value) is uuid.UUID:
+        return {TAG: "uuid", "v": str(value)}
+    if type(value) in (bytes, bytearray):
+        return {TAG: type(value).__name__, "v": base64.b64encode(value).decode("ascii")}
+    raise _Unstorable(path, value)
+
+
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "tuple": tuple,
+    "set": set,
+    "frozenset": frozenset,
+    "dict": lambda v: {k: val for k, val in v},
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "timedelta": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "decimal": Decimal,
+    "uuid": uuid.UUID,
+    "bytes": lambda v: base64.b64decode(v),
+    "bytearray": lambda v: bytearray(base64.b64decode(v)),
+}
+
+
+def _decode_object(obj: dict[str, Any]) -> Any:
+    kind = obj.get(TAG)
+    if kind is None:
+        return obj
+    return _DECODERS[kind](obj["v"])
+
+
+def encode(value: Any, name: str = "value") -> Any:
+    """``value`` as plain JSON data; a ``TypeError`` names ``name`` and the part that can't be stored."""
+    try:
+        return _encode(value, name)
+    except _Unstorable as exc:
+        raise TypeError(
+            f"{exc.path} can't be stored: {type(exc.value).__qualname__} is not one of the storable types "
+            "(None, bool, int, float, str, list, dict, tuple, set, frozenset, bytes, datetime, date, "
+            "time, timedelta, Decimal, UUID). Pass a primary key instead of a model instance."
+        ) from None
+    except RecursionError:
+        raise TypeError(f"{name} can't be stored: it refers to itself") from None
+
+
+def dumps(value: Any, name: str = "value") -> str:
+    """Serialize ``value`` to a JSON string (see ``encode``)."""
+    return json.dumps(encode(value, name), separators=(",", ":"))
+
+
+def loads(text: str) -> Any:
+    """The value ``dumps`` stored; ``ValueError`` if the text is not what ``dumps`` writes."""
+    try:
+        return json.loads(text, object_hook=_decode_object)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"stored data can't be read: {exc}") from exc
+
+
+def dumps_call(args: tuple[Any, ...], kwargs: dict[str, Any], names: Callable[[int], str]) -> str:
+    """Serialize a call's arguments; ``names(i)`` gives the name of positional argument ``i``."""
+    data = {
+        "args": [encode(arg, f"argument {names(i)!r}") for i, arg in enumerate(args)],
+        "kwargs": {key: encode(arg, f"argument {key!r}") for key, arg in kwargs.items()},
+    }
+    return json.dumps(data, separators=(",", ":"))
+
+
+def loads_call(text: str) -> tuple[list[Any], dict[str, Any]]:
+    data = loads(text)
+    if not isinstance(data, dict) or not isinstance(data.get("args"), list) or not isinstance(data.get("kwargs"), dict):
+        raise ValueError("stored data can't be read: arguments are not of the form {'args': [...], 'kwargs': {...}}")
+    return data["args"], data["kwargs"]

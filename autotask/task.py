@@ -1,0 +1,16 @@
+"""Status constants of a delayed task (the seed's import path)."""
+
+from typing import Final
+
+WAITING: Final = "WAITING"
+RUNNING: Final = "RUNNING"
+DONE: Final = "DONE"
+ERROR: Final = "ERROR"
+CANCELLED: Final = "CANCELLED"
+
+#: Statuses of a task that will not change any more.
+FINISHED: Final = (DONE, ERROR, CANCELLED)
+#: Statuses of a task that has not finished yet.
+UNFINISHED: Final = (WAITING, RUNNING)
+
+STATUS_CHOICES: Final = [(s, s.capitalize()) for s in (WAITING, RUNNING, DONE, ERROR, CANCELLED)]

@@ -1,0 +1,357 @@
+"""The worker loop: claim, run, record. Nothing a task does, no bad row and no lost
+connection ends the loop; only a stop request does.
+
+One task runs at a time, in the main thread. A heartbeat thread keeps the
+worker's lease alive and watches for a cancel request of the running task; a
+cancel, a timeout or the end of the stop grace period interrupts the task with
+a signal that raises inside it (``TaskCancelled``, ``TaskTimeout``,
+``WorkerStopping``), so the worker itself is never what gets killed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import resource
+import signal
+import threading
+import time
+import traceback
+from typing import Any
+
+from django.db import DatabaseError, ProgrammingError, connections
+
+from . import db, loader, queue, schedules, serialization, timeutil
+from .conf import conf
+from .exceptions import TaskCancelled, TaskTimeout, WorkerStopping
+from .queue import Outcome, WorkerIdentity
+from .supervisor import EXIT_OK, EXIT_RECYCLE
+from .task import CANCELLED, DONE, ERROR, WAITING
+from .wakeup import Waker
+
+logger = logging.getLogger(__name__)
+
+INTERRUPT_SIGNAL = signal.SIGUSR1
+QUICK_TASK = 0.05  # seconds: while tasks are this quick, claim several at once
+
+
+def _full_name(cls: type) -> str:
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+class Worker:
+    def __init__(self, *, companion: bool = False, parent_fd: int | None = None, install_signals: bool = True) -> None:
+        self.using = db.alias()
+        self.identity = WorkerIdentity.new()
+        self.companion = companion
+        self.stopping = threading.Event()
+        self.exit_code = EXIT_OK
+        self.waker = Waker(self.using, on_parent_gone=self.stop)
+        self.parent_fd = parent_fd
+        self.install_signals = install_signals
+        self.tasks_done = 0
+        self.max_tasks = conf.WORKER_MAX_TASKS
+        self.max_memory_mb = conf.WORKER_MAX_MEMORY_MB
+        self._current: dict[str, Any] | None = None
+        self._interrupt: BaseException | None = None
+        self._in_task = False
+        self._last_duration = 1.0
+        self._next_maintenance = 0.0
+        self._next_clean = 0.0
+        self._registered = False
+        self._schedule_waits = False
+        self._main_thread = threading.main_thread()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Claim nothing new; let the running task finish within ``AUTOTASK_STOP_GRACE``."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        self.waker.wake()
+        if self._current is not None:
+            logger.info("stopping after the running task task=%s (grace %ss)", self._current["id"], conf.STOP_GRACE)
+            timer = threading.Timer(conf.STOP_GRACE, self._interrupt_task, (WorkerStopping("the worker is stopping"),))
+            timer.daemon = True
+            timer.start()
+
+    def run(self) -> int:
+        """Run until stopped; return the exit code for the supervisor."""
+        if self.install_signals:
+            self._install_signal_handlers()
+        if self.parent_fd is not None:
+            self.waker.watch_parent(self.parent_fd)
+        logger.info("worker started worker=%s companion=%s", self.identity.label, self.companion)
+        heartbeat = threading.Thread(target=self._heartbeat_loop, name="autotask-heartbeat", daemon=True)
+        try:
+            if not self._wait_for_tables():
+                return self.exit_code
+            db.prepare_sqlite(self.using)
+            self._register()
+            schedules.sync()
+            self.waker.start()
+            heartbeat.start()
+            while not self.stopping.is_set():
+                self._turn()
+        finally:
+            self.stopping.set()
+            self.waker.close()
+            if heartbeat.is_alive():
+                heartbeat.join(timeout=5)
+            self._unregister()
+            connections.close_all()
+            logger.info("worker stopped worker=%s tasks_done=%s", self.identity.label, self.tasks_done)
+        return self.exit_code
+
+    def _turn(self) -> None:
+        """One turn of the loop; a database error is logged and waited out, never raised."""
+        try:
+            if self._tick():
+                return
+            self._idle()
+        except DatabaseError as exc:
+            logger.warning("database error in worker loop (%s); reconnecting", exc, exc_info=True)
+            db.reset_connection(self.using)
+            self.stopping.wait(1.0)
+        except Exception:
+            logger.exception("unexpected error in worker loop")
+            self.stopping.wait(1.0)
+
+    def _wait_for_tables(self) -> bool:
+        """Missing migrations never crash anything: wait, and say why."""
+        from .models import Task
+
+        warned = False
+        while not self.stopping.is_set():
+            try:
+                Task.objects.using(self.using).exists()
+                return True
+            except (ProgrammingError, DatabaseError) as exc:
+                if not warned:
+                    logger.warning("autotask's tables are missing (%s): run 'python manage.py migrate'; waiting", exc)
+                    warned = True
+                db.reset_connection(self.using)
+                self.stopping.wait(5.0)
+        return False
+
+    def _register(self) -> None:
+        from .models import Worker as WorkerRow
+
+        now = timeutil.now()
+        WorkerRow.objects.using(self.using).create(
+            id=self.identity.id,
+            host=queue.HOST,
+            pid=int(self.identity.label.rsplit(":", 1)[1]),
+            companion=self.companion,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        self._registered = True
+
+    def _unregister(self) -> None:
+        if not self._registered:
+            return
+        from .models import Worker as WorkerRow
+
+        try:
+            WorkerRow.objects.using(self.using).filter(pk=self.identity.id).delete()
+        except DatabaseError:
+            pass  # others will find the heartbeat stale
+
+    # -- the loop ----------------------------------------------------------------
+
+    def _tick(self) -> bool:
+        """Do what is due now; return True if tasks ran."""
+        self._maintain()
+        now = timeutil.now()
+        _, self._schedule_waits = schedules.claim_due(now)
+        limit = conf.CLAIM_BATCH if self._last_duration < QUICK_TASK else 1
+        claimed = queue.claim(self.identity, max(1, limit))
+        for index, task in enumerate(claimed):
+            if self.stopping.is_set():
+                queue.release(self.identity, [t["id"] for t in claimed[index:]])
+                break
+            following = claimed[index + 1]["id"] if index + 1 < len(claimed) else None
+            self._execute(task, start_next=following)
+        if claimed:
+            self._recycle_if_needed()
+        return bool(claimed)
+
+    def _idle(self) -> None:
+        now = timeutil.now()
+        candidates = [queue.next_due_time(), schedules.next_due_time()]
+        timeout = float(conf.HANDLE_TASK_IDLE_TIME)
+        for due in candidates:
+            if due is not None:
+                timeout = min(timeout, max(0.0, (due - now).total_seconds()))
+        if self._schedule_waits:
+            timeout = max(timeout, 0.05)  # a due schedule waits for its running run to end
+        timeout = min(timeout, max(0.0, self._next_maintenance - time.monotonic()))
+        if timeout > 0:
+            self.waker.wait(timeout)
+
+    def _maintain(self) -> None:
+        clock = time.monotonic()
+        if clock >= self._next_maintenance:
+            self._next_maintenance = clock + conf.HEARTBEAT_INTERVAL
+            queue.recover_lost()
+        if clock >= self._next_clean:
+            self._next_clean = clock + conf.CLEAN_INTERVALL
+            deleted = queue.delete_expired()
+            if deleted:
+                logger.info("removed expired tasks count=%s", deleted)
+
+    def _recycle_if_needed(self) -> None:
+        reason = None
+        if self.max_tasks and self.tasks_done >= self.max_tasks:
+            reason = f"ran {self.tasks_done} tasks"
+        elif self.max_memory_mb:
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if rss_mb > self.max_memory_mb:
+                reason = f"uses {rss_mb:.0f} MB"
+        if reason:
+            logger.info("worker replaces itself: %s", reason)
+            self.exit_code = EXIT_RECYCLE
+            self.stopping.set()
+
+    # -- running one task --------------------------------------------------------
+
+    def _execute(self, task: dict[str, Any], start_next: Any = None) -> None:
+        from .tasks import DelayedTask, _current_task
+
+        started = time.monotonic()
+        outcome: Outcome
+        try:
+            func = loader.resolve(task["function"])
+            args, kwargs = serialization.loads_call(task["arguments"])
+        except (ImportError, ValueError) as exc:
+            outcome = Outcome(ERROR, error_message=str(exc), exception_class=_full_name(type(exc)))
+        else:
+            logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
+            token = _current_task.set(DelayedTask(task["id"]))
+            self._current = task
+            try:
+                outcome = self._call(func, args, kwargs, task)
+            finally:
+                self._current = None
+                _current_task.reset(token)
+        self._last_duration = time.monotonic() - started
+        held = queue.finish(self.identity, task, outcome, start_next=start_next)
+        self.tasks_done += 1
+        self._log_outcome(task, outcome, held)
+        self._leave_connection_clean()
+
+    def _call(self, func: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
+        timeout = task["timeout"]
+        self._interrupt = None
+        try:
+            if timeout and self.install_signals:
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            self._in_task = True
+            try:
+                result = func(*args, **kwargs)
+            finally:
+                self._in_task = False
+                if timeout and self.install_signals:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            return Outcome(DONE, result=serialization.dumps(result, "the result"))
+        except WorkerStopping:
+            # Handed back unfinished: it runs again, and this run doesn't count.
+            return Outcome(WAITING, error_message="handed back: its worker stopped", attempts_delta=-1)
+        except TaskCancelled:
+            return Outcome(CANCELLED, error_message="cancelled while running", exception_class=_full_name(TaskCancelled))
+        except BaseException as exc:  # a task's failure, even SystemExit, is the task's
+            if isinstance(exc, TaskTimeout):
+                message = f"timed out after {timeout:g} s"
+            else:
+                message = str(exc)
+            outcome = Outcome(
+                ERROR, error_message=message, exception_class=_full_name(type(exc)), traceback=traceback.format_exc()
+            )
+            if task["attempts"] <= task["retries"]:
+                outcome.status = WAITING
+                outcome.retry_at = timeutil.now() + dt.timedelta(seconds=conf.RETRY_DELAY)
+            if isinstance(exc, KeyboardInterrupt):
+                self.stop()
+            return outcome
+
+    def _log_outcome(self, task: dict[str, Any], outcome: Outcome, held: bool) -> None:
+        if not held:
+            logger.warning("task=%s was taken over by another worker; its outcome here is dropped", task["id"])
+        elif outcome.status == ERROR:
+            logger.error(
+                "task failed task=%s function=%s error=%s\n%s",
+                task["id"], task["function"], outcome.error_message, outcome.traceback,
+            )
+        elif outcome.status == WAITING and outcome.attempts_delta == 0:
+            logger.warning(
+                "task failed, will retry task=%s function=%s attempt=%s error=%s",
+                task["id"], task["function"], task["attempts"], outcome.error_message,
+            )
+        else:
+            logger.info("task finished task=%s function=%s status=%s", task["id"], task["function"], outcome.status)
+
+    def _leave_connection_clean(self) -> None:
+        """A task that left a transaction open or broke the connection must not harm the next."""
+        connection = connections[self.using]
+        if connection.in_atomic_block or connection.needs_rollback or not db.connection_is_usable(self.using):
+            logger.warning("a task left the database connection unusable; reconnecting")
+            db.reset_connection(self.using)
+
+    # -- interrupts ----------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda signum, frame: self.stop())
+        signal.signal(signal.SIGINT, lambda signum, frame: self.stop())
+        signal.signal(INTERRUPT_SIGNAL, self._on_interrupt)
+        signal.signal(signal.SIGALRM, self._on_timeout)
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        if self._in_task and self._interrupt is not None:
+            exc, self._interrupt = self._interrupt, None
+            raise exc
+
+    def _on_timeout(self, signum: int, frame: Any) -> None:
+        if self._in_task:
+            raise TaskTimeout("timed out")
+
+    def _interrupt_task(self, exc: BaseException) -> None:
+        if self._current is None or not self.install_signals:
+            return
+        self._interrupt = exc
+        signal.pthread_kill(self._main_thread.ident, INTERRUPT_SIGNAL)
+
+    # -- heartbeat -------------------------------------------------------------------
+
+    def _heartbeat_loop(self) -> None:
+        from .models import Worker as WorkerRow
+
+        next_beat = 0.0
+        try:
+            while not self.stopping.wait(0.25):
+                current = self._current
+                if current is not None:
+                    try:
+                        if queue.cancel_requested(current["id"]) and current is self._current:
+                            self._interrupt_task(TaskCancelled("cancelled"))
+                    except DatabaseError:
+                        db.reset_connection(self.using)
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + conf.HEARTBEAT_INTERVAL
+                    try:
+                        beat = db.retry_locked(
+                            lambda: WorkerRow.objects.using(self.using)
+                            .filter(pk=self.identity.id)
+                            .update(heartbeat_at=timeutil.now(), tasks_done=self.tasks_done),
+                            "heartbeat",
+                        )
+                        if not beat and not self.stopping.is_set():
+                            logger.warning("this worker was presumed lost by another; registering again")
+                            self._register()
+                    except DatabaseError as exc:
+                        logger.warning("heartbeat failed (%s)", exc)
+                        db.reset_connection(self.using)
+        finally:
+            connections.close_all()

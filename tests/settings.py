@@ -1,0 +1,95 @@
+"""Settings for the test suite. ``AUTOTASK_TEST_DB`` picks the database: sqlite (default), postgresql, mysql."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DB = os.environ.get("AUTOTASK_TEST_DB", "sqlite")
+RUN_DIR = Path(os.environ.get("AUTOTASK_TEST_DIR", "/tmp/autotask-tests"))
+
+SECRET_KEY = "tests"
+DEBUG = False
+USE_TZ = os.environ.get("AUTOTASK_TEST_USE_TZ", "1") == "1"
+TIME_ZONE = "Europe/Berlin"
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "autotask",
+    "tests",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# Worker subprocesses see only committed data: tests use a file database, and
+# TransactionTestCase-style tests; the name is per test process (pytest-xdist safe).
+_NAME = f"autotask_test_{os.environ.get('AUTOTASK_TEST_SUFFIX', '')}".rstrip("_")
+if DB == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": "test",
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "TEST": {"NAME": _NAME},
+        }
+    }
+elif DB == "mysql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": "test",
+            "USER": "root",
+            "HOST": os.environ.get("MYSQL_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("MYSQL_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"NAME": _NAME, "CHARSET": "utf8mb4"},
+        }
+    }
+else:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(RUN_DIR / "db.sqlite3"),
+            "TEST": {"NAME": str(RUN_DIR / f"{_NAME}.sqlite3")},
+        }
+    }
+
+# Worker subprocesses started by tests use the test database pytest-django made.
+if os.environ.get("AUTOTASK_TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["AUTOTASK_TEST_DATABASE_NAME"]
+
+AUTOTASK_IS_ACTIVE = True
+AUTOTASK_WORKER_AUTOSTART = os.environ.get("AUTOTASK_TEST_AUTOSTART") == "1"
+AUTOTASK_HANDLE_TASK_IDLE_TIME = 10
+AUTOTASK_RETRY_DELAY = 0.2
+AUTOTASK_HEARTBEAT_INTERVAL = 0.5
+AUTOTASK_WORKER_MONITOR_INTERVALL = 0.5
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_LOG_LEVEL", "WARNING")}},
+}

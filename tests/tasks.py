@@ -1,0 +1,97 @@
+"""Fixture tasks, named for what they do."""
+
+import datetime as dt
+import os
+import time
+
+import autotask
+from autotask.tasks import cron_task, delayed_task, periodic_task
+
+from .models import Note
+
+
+@delayed_task()
+def noop():
+    return None
+
+
+@delayed_task()
+def add(a, b):
+    return a + b
+
+
+@delayed_task()
+def echo(*args, **kwargs):
+    return [args, kwargs]
+
+
+@delayed_task()
+def record(key, value=""):
+    Note.objects.create(key=key, value=value, pid=os.getpid())
+    return key
+
+
+@delayed_task()
+def fail_with_value_error(message="bad value"):
+    raise ValueError(message)
+
+
+@delayed_task(retries=2)
+def fail_twice_then_succeed(key):
+    Note.objects.create(key=key, pid=os.getpid())
+    if Note.objects.filter(key=key).count() < 3:
+        raise RuntimeError(f"attempt {Note.objects.filter(key=key).count()} fails")
+    return "third time lucky"
+
+
+@delayed_task()
+def sleep_for(seconds, key=""):
+    if key:
+        Note.objects.create(key=key, value="started", pid=os.getpid())
+    time.sleep(seconds)
+    return seconds
+
+
+@delayed_task(retries=1)
+def sleep_for_with_retry(seconds, key=""):
+    Note.objects.create(key=key, value="started", pid=os.getpid())
+    time.sleep(seconds)
+    return seconds
+
+
+@delayed_task(timeout=0.5)
+def sleep_past_timeout(seconds):
+    time.sleep(seconds)
+    return "not reached"
+
+
+@delayed_task()
+def report_progress():
+    task = autotask.current_task()
+    task.set_progress(50)
+    return {"id": str(task.id), "progress": task.progress}
+
+
+@delayed_task()
+def return_unstorable():
+    return object()
+
+
+@delayed_task()
+def return_types():
+    return {"when": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc), "t": (1, 2), "s": {3}}
+
+
+@delayed_task(delay=1.5)
+def delayed_record(key):
+    Note.objects.create(key=key, pid=os.getpid())
+
+
+@periodic_task(seconds=1, start_now=True)
+def every_second():
+    Note.objects.create(key="every_second", pid=os.getpid())
+
+
+@cron_task(crontab="* * * * *")
+def every_minute():
+    Note.objects.create(key="every_minute", pid=os.getpid())
