@@ -10,6 +10,9 @@ from django.db import DatabaseError, connections
 
 from .conf import SETTINGS, conf
 
+# Commands that create the tables, or run before them: no warning there.
+MIGRATION_COMMANDS = {"migrate", "makemigrations", "sqlmigrate", "showmigrations", "test", "flush"}
+
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
@@ -55,7 +58,9 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
         if not connection.in_atomic_block:
             connection.close()
     missing = {"autotask_task", "autotask_schedule", "autotask_worker"} - set(tables)
-    if missing:
+    from .apps import running_command
+
+    if missing and running_command() not in MIGRATION_COMMANDS:
         messages.append(
             Warning(
                 f"autotask's tables are missing ({', '.join(sorted(missing))}): workers wait until they exist",

@@ -121,12 +121,15 @@ class Worker:
 
     def _wait_for_tables(self) -> bool:
         """Missing migrations never crash anything: wait, and say why."""
-        from .models import Task
+        from .models import Schedule, Task, Worker as WorkerRow
 
         warned = False
         while not self.stopping.is_set():
             try:
-                Task.objects.using(self.using).exists()
+                for model in (Task, Schedule, WorkerRow):
+                    model.objects.using(self.using).exists()
+                if warned:
+                    logger.warning("autotask's tables exist now; starting")
                 return True
             except (ProgrammingError, DatabaseError) as exc:
                 if not warned:

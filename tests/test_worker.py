@@ -1,0 +1,193 @@
+"""Real worker processes against the test database: claim, run, record."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from autotask import TaskError
+from autotask.models import Task, Worker
+from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+
+from . import tasks
+from .conftest import wait_until
+from .models import Note
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def wait_for_workers(count, timeout=60):
+    wait_until(lambda: Worker.objects.count() >= count, timeout, f"{count} worker(s) to register")
+
+
+def test_runs_a_task_and_records_the_run(processes):
+    processes.worker()
+    handle = tasks.add(2, 3)
+    assert handle.wait(timeout=60) == 5
+    assert handle.status == DONE
+    assert handle.ready is True
+    assert handle.result == 5
+    assert handle.attempts == 1
+    assert handle.started_at <= handle.finished_at
+    host, pid = handle.worker.rsplit(":", 1)
+    assert int(pid) > 0 and host
+    row = Task.objects.get(pk=handle.id)
+    assert row.expires_at > row.finished_at
+
+
+def test_result_types_round_trip_through_the_worker(processes):
+    processes.worker()
+    result = tasks.return_types().wait(timeout=60)
+    assert result["t"] == (1, 2) and result["s"] == {3}
+    assert result["when"].year == 2026
+
+
+def test_failure_records_class_message_and_traceback(processes):
+    processes.worker()
+    handle = tasks.fail_with_value_error("broken input")
+    with pytest.raises(TaskError) as info:
+        handle.wait(timeout=60)
+    assert info.value.exception_class == "ValueError"
+    assert info.value.message == "broken input"
+    assert "raise ValueError(message)" in info.value.traceback
+    assert str(info.value) == "ValueError: broken input"
+    assert handle.status == ERROR
+    assert handle.error_message == "broken input"
+    assert "Traceback" in handle.traceback
+
+
+def test_retries_until_success(processes):
+    processes.worker()
+    handle = tasks.fail_twice_then_succeed("retry-key")
+    assert handle.wait(timeout=60) == "third time lucky"
+    assert handle.attempts == 3
+    assert Note.objects.filter(key="retry-key").count() == 3
+
+
+def test_retries_are_spaced_by_retry_delay(processes, settings):
+    processes.worker()
+    handle = tasks.fail_twice_then_succeed("spaced")
+    handle.wait(timeout=60)
+    times = list(Note.objects.filter(key="spaced").order_by("created_at").values_list("created_at", flat=True))
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+    assert all(gap >= 0.2 for gap in gaps), gaps  # AUTOTASK_RETRY_DELAY = 0.2 in tests
+
+
+def test_progress_and_current_task(processes):
+    processes.worker()
+    handle = tasks.report_progress()
+    result = handle.wait(timeout=60)
+    assert result == {"id": str(handle.id), "progress": 50}
+    assert handle.progress == 50
+
+
+def test_missing_function_and_bad_data_end_in_error_and_the_worker_goes_on(processes):
+    processes.worker()
+    from django.utils import timezone
+
+    gone = Task.objects.create(function="tests.tasks.no_such_function", run_at=timezone.now(), created_at=timezone.now())
+    nomodule = Task.objects.create(function="tests.no_such_module.f", run_at=timezone.now(), created_at=timezone.now())
+    garbage = Task.objects.create(function="tests.tasks.noop", arguments="{oops", run_at=timezone.now(), created_at=timezone.now())
+    after = tasks.add(1, 1)
+    assert after.wait(timeout=60) == 2
+    for row, text in [(gone, "no longer exists"), (nomodule, "no longer exists"), (garbage, "can't be read")]:
+        wait_until(lambda: Task.objects.get(pk=row.pk).status == ERROR, 60, "the bad row to end ERROR")
+        assert text in Task.objects.get(pk=row.pk).error_message
+
+
+def test_unstorable_result_is_an_error(processes):
+    processes.worker()
+    with pytest.raises(TaskError, match="can't be stored"):
+        tasks.return_unstorable().wait(timeout=60)
+
+
+def test_delay_is_respected(processes):
+    processes.worker()
+    handle = tasks.delayed_record("later")
+    row = Task.objects.get(pk=handle.id)
+    handle.wait(timeout=60)
+    started = Task.objects.get(pk=handle.id).started_at
+    assert (started - row.created_at).total_seconds() >= 1.5
+
+
+def test_timeout_stops_the_run_and_the_worker_lives_on(processes):
+    processes.worker()
+    handle = tasks.sleep_past_timeout(30)
+    with pytest.raises(TaskError, match="timed out after 0.5 s"):
+        handle.wait(timeout=60)
+    assert handle.status == ERROR
+    assert tasks.add(2, 2).wait(timeout=60) == 4
+
+
+def test_cancel_a_running_task(processes):
+    processes.worker()
+    handle = tasks.sleep_for(60, key="cancel-me")
+    wait_until(lambda: handle.status == RUNNING and Note.objects.filter(key="cancel-me").exists(), 60, "the task to run")
+    assert handle.cancel() is True
+    wait_until(lambda: handle.status == CANCELLED, 60, "the task to be cancelled")
+    assert tasks.add(1, 2).wait(timeout=60) == 3
+
+
+def test_three_workers_run_a_thousand_tasks_exactly_once(processes):
+    for _ in range(3):
+        processes.worker()
+    handles = tasks.record.bulk([(f"k{i}",) for i in range(1000)])
+    wait_until(lambda: Task.objects.filter(status=DONE).count() == 1000, 300, "1000 tasks to finish", interval=0.2)
+    assert Note.objects.count() == 1000
+    assert Note.objects.values("key").distinct().count() == 1000
+    assert set(Task.objects.values_list("attempts", flat=True)) == {1}
+    assert len({h.id for h in handles}) == 1000
+    assert len(set(Note.objects.values_list("pid", flat=True))) >= 2  # the work was shared
+
+
+def test_killed_worker_mid_task_is_recovered_by_another(processes):
+    victim = processes.worker()
+    handle = tasks.sleep_for_with_retry(3, key="survivor")
+    wait_until(lambda: Note.objects.filter(key="survivor").exists(), 60, "the task to start")
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    processes.worker()
+    assert handle.wait(timeout=120) == 3
+    row = Task.objects.get(pk=handle.id)
+    assert row.losses == 1 and row.attempts == 2
+    assert Note.objects.filter(key="survivor").count() == 2
+
+
+def test_killed_worker_without_retries_ends_error_saying_so(processes):
+    victim = processes.worker()
+    handle = tasks.sleep_for(30, key="doomed")
+    wait_until(lambda: Note.objects.filter(key="doomed").exists(), 60, "the task to start")
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    processes.worker()
+    wait_until(lambda: handle.status == ERROR, 120, "the lost task to end ERROR")
+    assert "was lost" in handle.error_message
+
+
+def test_sigterm_lets_the_running_task_finish(processes):
+    worker = processes.worker()
+    handle = tasks.sleep_for(2, key="finish-me")
+    wait_until(lambda: Note.objects.filter(key="finish-me").exists(), 60, "the task to start")
+    queued = tasks.noop.bulk([()] * 3)
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    assert handle.status == DONE
+    assert all(h.status == WAITING for h in queued)  # nothing new was claimed
+    assert not Worker.objects.exists()
+
+
+def test_worker_waits_for_missing_tables(processes):
+    """A worker started before migrate waits and says why instead of crashing."""
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        editor.delete_model(Worker)
+    try:
+        worker = processes.worker()
+        wait_until(lambda: "tables are missing" in processes.log(worker), 60, "the worker to log the missing tables")
+        assert worker.poll() is None
+    finally:
+        with connection.schema_editor() as editor:
+            editor.create_model(Worker)
+    wait_until(lambda: Worker.objects.exists(), 60, "the worker to start once the tables exist")
