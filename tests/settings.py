@@ -9,6 +9,7 @@ RUN_DIR = Path(os.environ.get("AUTOTASK_TEST_DIR", "/tmp/autotask-tests"))
 
 SECRET_KEY = "tests"
 DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = os.environ.get("AUTOTASK_TEST_USE_TZ", "1") == "1"
 TIME_ZONE = "Europe/Berlin"
 INSTALLED_APPS = [

@@ -1,0 +1,133 @@
+"""The companion worker: started by Django processes, watched, restarted, never orphaned."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from autotask.models import Task
+
+from .conftest import ROOT, subprocess_env, wait_until
+from .models import Note
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+class Web:
+    """A process that called django.setup() with autostart on (tests/run_web.py)."""
+
+    def __init__(self, processes):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.run_web"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"), text=True, start_new_session=True,
+        )
+        processes.started.append(self.process)
+        self.pid = int(self.read("web"))
+        self.companion = int(self.read("companion"))
+
+    def read(self, word: str) -> str:
+        line = self.process.stdout.readline()
+        assert line.startswith(word + " "), line
+        return line.split()[1]
+
+    def ask(self, command: str, word: str) -> str:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read(word)
+
+
+def test_a_django_process_starts_one_companion_that_runs_its_tasks(processes):
+    web = Web(processes)
+    assert alive(web.companion)
+    task_id = web.ask("enqueue from-web", "task")
+    wait_until(lambda: Task.objects.filter(pk=task_id, status="DONE").exists(), 60, "the companion to run the task")
+    assert Note.objects.get(key="from-web").pid == web.companion
+
+
+def test_a_killed_companion_is_replaced(processes):
+    web = Web(processes)
+    os.kill(web.companion, signal.SIGKILL)
+    new = wait_until(
+        lambda: (lambda pid: pid if pid not in ("none", str(web.companion)) else None)(web.ask("companion", "companion")),
+        60, "a new companion",
+    )
+    assert alive(int(new))
+    task_id = web.ask("enqueue after-restart", "task")
+    wait_until(lambda: Task.objects.filter(pk=task_id, status="DONE").exists(), 60, "the new companion to run the task")
+
+
+def test_a_killed_django_process_leaves_no_companion(processes):
+    web = Web(processes)
+    os.kill(web.pid, signal.SIGKILL)
+    web.process.wait(timeout=30)
+    wait_until(lambda: not alive(web.companion), 60, "the orphaned companion to exit")
+
+
+def test_forked_serving_processes_each_get_their_own_companion(processes):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_fork"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"), text=True, start_new_session=True,
+    )
+    processes.started.append(process)
+    lines = [process.stdout.readline().split() for _ in range(2)]
+    children = {int(line[1]): int(line[3]) for line in lines}
+    companions = set(children.values())
+    assert len(companions) == 2 and all(alive(pid) for pid in companions)
+    for child, companion in children.items():
+        with open(f"/proc/{companion}/stat") as stat:
+            assert int(stat.read().split(")")[-1].split()[1]) == child  # its parent is the serving child
+
+
+def _startup_log(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "django", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1", AUTOTASK_LOG_LEVEL="DEBUG"),
+    )
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("migrate", "--check"), ("shell", "-c", "pass"), ("check",), ("companion_status",), ("run_autotask", "--help")],
+    ids=lambda a: a[0],
+)
+def test_management_commands_start_no_companion(args):
+    output = _startup_log(*args)
+    assert "companion worker start=False" in output, output
+    assert "start=True" not in output
+    if args[0] == "companion_status":
+        assert "companion=False" in output
+
+
+def test_runserver_starts_one_companion_in_its_serving_child_only(processes, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "runserver.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}"], cwd=ROOT, stdout=out,
+            stderr=subprocess.STDOUT, env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1", AUTOTASK_LOG_LEVEL="DEBUG"),
+            start_new_session=True,
+        )
+    processes.started.append(server)
+    wait_until(lambda: "companion started" in log.read_text(), 120, "runserver's companion")
+    text = log.read_text()
+    assert "reason=the autoreloader's parent process of runserver" in text
+    assert len(re.findall(r"start=True", text)) == 1, text
