@@ -32,15 +32,8 @@ _GAP_SEARCH_MINUTES = 2 * 24 * 60
 _SEED_FIELDS = (("minutes", 0, 59), ("hours", 0, 23), ("dow", 0, 6), ("months", 1, 12), ("dom", 1, 31))
 _RANGES = {name: (lo, hi) for name, lo, hi in _SEED_FIELDS}
 _MAX_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-_ALIASES = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
+_ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+            "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}  # fmt: skip
 _SEED_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
 # "a-a" (optionally with a step) means just "a"; croniter reads "9-9" as "*".
 _SAME_RANGE = re.compile(r"(?<![\w-])(\d+)-\1(?:/\d+)?(?![\w-])")
@@ -236,8 +229,7 @@ class CronSchedule:
         except Exception as exc:  # croniter raises assorted errors for bad input
             raise ValueError(f"invalid cron expression {cron!r}: {exc}") from None
         expanded = parser.expanded
-        hours_field = expanded[1]
-        frequent = hours_field == ["*"] or len(set(hours_field)) == 24
+        frequent = expanded[1] == ["*"] or len(set(expanded[1])) == 24
         plain = all(isinstance(v, int) or v == "*" for field in expanded for v in field)
         if not plain or getattr(parser, "nth_weekday_of_month", None):
             # L / # features: no explicit-list form exists, keep croniter's own syntax.

@@ -54,15 +54,16 @@ def write_transaction(using: str) -> Iterator[None]:
         with transaction.atomic(using=using):
             yield
         return
-    connection.ensure_connection()
-    raw = connection.connection
-    raw.execute("BEGIN IMMEDIATE")
+    # Django (5.1+) begins with "BEGIN <transaction_mode>": make this one IMMEDIATE.
+    connection.ensure_connection()  # sets transaction_mode from OPTIONS
+    previous = connection.transaction_mode
+    connection.transaction_mode = "IMMEDIATE"
     try:
-        yield
-    except BaseException:
-        raw.execute("ROLLBACK")
-        raise
-    raw.execute("COMMIT")
+        with transaction.atomic(using=using):
+            connection.transaction_mode = previous
+            yield
+    finally:
+        connection.transaction_mode = previous
 
 
 def retry_locked(action: Callable[[], T], what: str, attempts: int = 50) -> T:

@@ -20,6 +20,7 @@ import traceback
 from typing import Any
 
 from django.db import DatabaseError, ProgrammingError, connections
+from django.utils.module_loading import autodiscover_modules
 
 from . import db, loader, queue, schedules, serialization, timeutil
 from .conf import conf
@@ -90,6 +91,7 @@ class Worker:
                 return self.exit_code
             db.prepare_sqlite(self.using)
             self._register()
+            autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
             schedules.sync()
             self.waker.start()
             heartbeat.start()

@@ -5,7 +5,7 @@ import os
 import time
 
 import autotask
-from autotask.tasks import cron_task, delayed_task, periodic_task
+from autotask.tasks import delayed_task
 
 from .models import Note
 
@@ -85,13 +85,3 @@ def return_types():
 @delayed_task(delay=1.5)
 def delayed_record(key):
     Note.objects.create(key=key, pid=os.getpid())
-
-
-@periodic_task(seconds=1, start_now=True)
-def every_second():
-    Note.objects.create(key="every_second", pid=os.getpid())
-
-
-@cron_task(crontab="* * * * *")
-def every_minute():
-    Note.objects.create(key="every_minute", pid=os.getpid())
