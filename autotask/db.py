@@ -31,8 +31,13 @@ def vendor(using: str | None = None) -> str:
     return connections[using or alias()].vendor
 
 
-def is_locked_error(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError) and "locked" in str(exc).lower()
+TRANSIENT = ("database is locked", "database table is locked", "deadlock", "lock wait timeout")
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """SQLite's "database is locked", and deadlocks that PostgreSQL and MySQL resolve by
+    aborting one transaction: running the transaction again is the cure."""
+    return isinstance(exc, OperationalError) and any(text in str(exc).lower() for text in TRANSIENT)
 
 
 def prepare_sqlite(using: str) -> None:
@@ -67,15 +72,15 @@ def write_transaction(using: str) -> Iterator[None]:
 
 
 def retry_locked(action: Callable[[], T], what: str, attempts: int = 50) -> T:
-    """Run ``action``; while SQLite says "database is locked", wait and run it again."""
+    """Run the transaction ``action``; after a transient lock error, wait and run it again."""
     delay = 0.01
     for attempt in range(attempts):
         try:
             return action()
         except OperationalError as exc:
-            if not is_locked_error(exc) or attempt == attempts - 1:
+            if not is_transient_error(exc) or attempt == attempts - 1:
                 raise
-            logger.debug("database locked during %s, retrying in %.2fs", what, delay)
+            logger.debug("lock conflict during %s (%s), retrying in %.2fs", what, exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
     raise AssertionError("unreachable")
