@@ -1,0 +1,45 @@
+# Two commands for a newcomer (each sets up its own virtualenv):
+#   make demo   - the example project on SQLite with its companion worker: http://127.0.0.1:8000/
+#   make test   - the whole test suite (DBS="sqlite postgresql mysql" for more databases)
+
+PYTHON ?= python3
+VENV ?= .venv
+DJANGO ?= Django>=5.2,<7
+DBS ?= sqlite
+PYTEST_ARGS ?=
+DEMO_VENV ?= .venv-demo
+DEMO_PORT ?= 8000
+
+DB_PACKAGES = $(if $(filter postgresql,$(DBS)),psycopg[binary]>=3.2) $(if $(filter mysql,$(DBS)),mysqlclient>=2.2)
+STAMP = $(VENV)/.installed-$(subst $(space),_,$(subst <,lt,$(subst >,gt,$(subst =,eq,$(subst $(comma),_,$(DJANGO) $(DBS))))))
+comma := ,
+space := $(subst ,, )
+
+.PHONY: test demo benchmark clean
+
+$(STAMP): setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q -e '.[test]' '$(DJANGO)' $(foreach p,$(DB_PACKAGES),'$(p)')
+	touch $@
+
+test: $(STAMP)
+	@$(VENV)/bin/python -c "import django, sys; print('Python', sys.version.split()[0], 'Django', django.get_version())"
+	$(VENV)/bin/python -m django makemigrations autotask --check --dry-run --settings=tests.settings
+	@set -e; for db in $(DBS); do \
+		echo "=== tests on $$db"; \
+		AUTOTASK_TEST_DB=$$db $(VENV)/bin/python -m pytest $(PYTEST_ARGS); \
+	done
+
+demo:
+	@test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	@$(DEMO_VENV)/bin/python -m pip install -q -e .
+	cd example && ../$(DEMO_VENV)/bin/python manage.py migrate -v0
+	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ to see tasks being stored, run and finished. Ctrl-C stops."
+	cd example && ../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+benchmark:
+	bash benchmarks/run
+
+clean:
+	rm -rf $(VENV) $(DEMO_VENV) build *.egg-info example/db.sqlite3*

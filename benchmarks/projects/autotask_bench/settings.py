@@ -1,0 +1,34 @@
+"""autotask's benchmark project: defaults for every AUTOTASK_* setting but IS_ACTIVE.
+
+Environment: BENCH_DB (sqlite | postgresql), BENCH_SQLITE_PATH, BENCH_PG_NAME,
+BENCH_PGHOST/PORT/USER/PASSWORD; BENCH_SCHEDULES=1 adds the app with the
+@periodic_task; BENCH_CLIENT=1 marks the measuring process, which must not own
+a companion worker (the only AUTOTASK_* setting changed, and only there).
+"""
+
+import os
+
+SECRET_KEY = "benchmark"
+USE_TZ = True
+INSTALLED_APPS = ["autotask", "autotask_bench"]
+if os.environ.get("BENCH_SCHEDULES") == "1":
+    INSTALLED_APPS.append("autotask_sched")
+
+if os.environ.get("BENCH_DB") == "postgresql":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ["BENCH_PG_NAME"],
+            "HOST": os.environ.get("BENCH_PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("BENCH_PGPORT", "5432"),
+            "USER": os.environ.get("BENCH_PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("BENCH_PGPASSWORD", ""),
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_SQLITE_PATH"]}}
+
+AUTOTASK_IS_ACTIVE = True
+if os.environ.get("BENCH_CLIENT") == "1":
+    AUTOTASK_WORKER_AUTOSTART = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

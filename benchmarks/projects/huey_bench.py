@@ -1,0 +1,19 @@
+"""Huey's benchmark app: a plain SqliteHuey with its documented defaults."""
+
+import os
+
+from huey import SqliteHuey
+
+from bench_marks import write_mark
+
+huey = SqliteHuey("bench", filename=os.environ["BENCH_SQLITE_PATH"])
+
+
+@huey.task()
+def noop(i):
+    return None
+
+
+@huey.task()
+def mark(path, label):
+    write_mark(path, label)

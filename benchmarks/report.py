@@ -1,0 +1,142 @@
+"""The one table: autotask's figures, each peer's, and the ratio to the best peer on the same database."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+COLUMNS = [("sqlite", ["huey"]), ("postgresql", ["procrastinate", "dj_queue"])]
+
+# label, path into a system's results, which way is better (None: no ratio), path for the peers if different
+ROWS = [
+    ("enqueue: single call, µs", ("enqueue", "single_us"), "lower"),
+    ("enqueue: bulk, µs per task", ("enqueue", "bulk_us"), "lower"),
+    ("enqueue: bulk speed-up over single calls, x", ("enqueue", "bulk_speedup"), None),
+    ("drain: tasks/s (start to end mark)", ("drain", "tasks_per_s"), "higher"),
+    ("drain: tasks/s from the table", ("drain", "table_tasks_per_s"), None),
+    ("pickup, idle worker: p50 ms (in task)", ("latency", "in_task", "p50_ms"), "lower"),
+    ("pickup, idle worker: p95 ms (in task)", ("latency", "in_task", "p95_ms"), "lower"),
+    ("pickup, idle worker: p50 ms (table)", ("latency", "table", "p50_ms"), None),
+    ("pickup, idle worker: p95 ms (table)", ("latency", "table", "p95_ms"), None),
+    ("pickup, companion: p50 ms (in task)", ("companion", "in_task", "p50_ms"), "lower", ("latency", "in_task", "p50_ms")),
+    ("pickup, companion: p95 ms (in task)", ("companion", "in_task", "p95_ms"), "lower", ("latency", "in_task", "p95_ms")),
+    ("pickup, companion: p50 ms (table)", ("companion", "table", "p50_ms"), None),
+    ("pickup, companion: p95 ms (table)", ("companion", "table", "p95_ms"), None),
+    ("after the quiet period: 1st task ms (in task)", ("idle", "first_ms"), "lower"),
+    ("after the quiet period: 1st task ms (table)", ("idle", "table_first_ms"), None),
+    ("after quiet, companion: 1st task ms (in task)", ("idle_companion", "first_ms"), "lower", ("idle", "first_ms")),
+    ("backlog: tasks/s with not-yet-due rows", ("backlog", "tasks_per_s"), "higher"),
+    ("backlog: ÷ drain tasks/s on an empty table", ("backlog_ratio",), "higher"),
+    ("memory: worker RSS after warm-up, MB", ("memory", "rss_start_mb"), "lower"),
+    ("memory: worker RSS after the tasks, MB", ("memory", "rss_end_mb"), "lower"),
+    ("memory: growth, %", ("memory", "growth_pct"), None),
+    ("schedule 1 s: started - due, p50 ms", ("schedules", "p50_ms"), None),
+    ("schedule 1 s: started - due, p95 ms", ("schedules", "p95_ms"), None),
+]
+
+
+def _get(result: dict, path: tuple) -> float | None:
+    if path == ("backlog_ratio",):
+        a, b = _get(result, ("backlog", "tasks_per_s")), _get(result, ("drain", "tasks_per_s"))
+        return round(a / b, 2) if a and b else None
+    value = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value if isinstance(value, (int, float)) else None
+
+
+def _ratio(ours: float | None, theirs: float | None, better: str | None) -> float | None:
+    """> 1: autotask is better (faster, smaller) by that factor; < 1: worse."""
+    if better is None or ours is None or theirs is None or ours <= 0 or theirs <= 0:
+        return None
+    return round(theirs / ours if better == "lower" else ours / theirs, 2)
+
+
+def build(results: dict, args, elapsed: float) -> dict:
+    rows = []
+    for label, path, better, *peer_path in ROWS:
+        peer_path = peer_path[0] if peer_path else path
+        row = {"metric": label, "better": better}
+        for db, peers in COLUMNS:
+            ours = _get(results.get("autotask", {}).get(db, {}), path)
+            cells = {"autotask": ours}
+            for peer in peers:  # a row of an autotask-only mode compares only where autotask has it
+                shown = ours is not None or peer_path == path
+                cells[peer] = _get(results.get(peer, {}).get(db, {}), peer_path) if shown else None
+            known = {p: v for p, v in cells.items() if p != "autotask" and v is not None}
+            best = None
+            if better and known:
+                best = (min if better == "lower" else max)(known, key=known.get)
+            row[db] = {**cells, "best_peer": best, "ratio": _ratio(ours, known.get(best), better) if best else None}
+        rows.append(row)
+    return {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "host": f"{platform.node()} ({platform.machine()}, {platform.python_version()})",
+            "quick": args.quick,
+            "idle_seconds": args.idle_seconds,
+            "total_seconds": round(elapsed, 1),
+        },
+        "table": rows,
+        "results": results,
+    }
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _problems(results: dict) -> list[str]:
+    notes = []
+    for system, per_db in results.items():
+        if isinstance(per_db, str):
+            notes.append(per_db)
+            continue
+        for db, scenarios in per_db.items():
+            if "error" in scenarios:
+                notes.append(f"{system} on {db}: {scenarios['error']}")
+            for name, value in scenarios.items():
+                if isinstance(value, dict) and "error" in value:
+                    notes.append(f"{system} on {db}, {name}: n/a: {value['error']}")
+    return notes
+
+
+def render(document: dict) -> str:
+    head = ["metric", "autotask", "huey", "ratio", "autotask", "procrast.", "dj_queue", "ratio"]
+    widths = [46, 9, 9, 12, 9, 9, 9, 18]
+    lines = [
+        " " * widths[0] + " | " + "SQLite".center(sum(widths[1:4]) + 6) + " | " + "PostgreSQL".center(sum(widths[4:]) + 9),
+        " | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))),
+    ]
+    lines.append("-" * len(lines[1]))
+    for row in document["table"]:
+        cells = [row["metric"]]
+        for db, peers in COLUMNS:
+            data = row[db]
+            cells.append(_fmt(data["autotask"]))
+            cells += [_fmt(data[p]) for p in peers]
+            ratio = data["ratio"]
+            cells.append("-" if ratio is None else f"{ratio:.2f} {data['best_peer'].replace('procrastinate', 'procr.')}")
+        if all(c == "-" for c in cells[1:]):
+            continue
+        lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+    meta = document["meta"]
+    lines += [
+        "",
+        "ratio: autotask against the best peer on the same database; > 1 = autotask better by that factor"
+        " (faster, lower latency, less memory), < 1 = worse.",
+        "in task = time.time() in the task - client time before the enqueue call; table = autotask's"
+        " started_at - created_at. Drain: one worker, start/end mark tasks around the no-ops.",
+        f"quiet period: {meta['idle_seconds']:.0f} s. Run took {meta['total_seconds'] / 60:.1f} min"
+        + (" (--quick: small counts)." if meta["quick"] else "."),
+    ]
+    lines += _problems(document["results"])
+    return "\n".join(lines)

@@ -1,0 +1,400 @@
+"""autotask's benchmark suite: autotask against Huey, Procrastinate and dj_queue.
+
+How to run
+----------
+From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
+
+    python benchmarks/run.py                 # everything, about 10-13 minutes
+    python benchmarks/run.py --quick         # small counts, short quiet period: about 3 minutes
+    python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue)
+    python benchmarks/run.py --out /tmp/r.json --no-idle --keep
+
+It needs Python 3.10+ (standard library only), and Python 3.12+ for dj_queue
+(found on PATH or in ~/.pyenv, or given with ``--python312``). It makes one
+virtualenv per system under ``--cache-dir`` (default ~/.cache/autotask-bench):
+autotask from this repository (``pip install <repo> psycopg[binary]``, reinstalled
+from a copy of the tree on every run) and the peers from PyPI. PostgreSQL
+databases it makes (and drops first): autotask_bench*, bench_procrastinate*,
+bench_djqueue*; SQLite files live in a temporary directory. Connection: the
+--pg-host/--pg-port/--pg-user options or BENCH_PGHOST/PORT/USER/PASSWORD.
+
+It prints one table and writes every figure to benchmarks/results.json (or
+``--out``). It reports, never asserts: a system or scenario that fails is shown
+as "n/a: <reason>" and the run goes on.
+
+What is measured (one worker process with its default concurrency, no-op tasks)
+-------------------------------------------------------------------------------
+enqueue   µs per call: 10,000 single calls (2,000 for peers) and one bulk call of the
+          same count (autotask ``fn.bulk``, Procrastinate ``batch_defer``, dj_queue
+          ``enqueue_all``); no worker running.
+drain     tasks/s over 2,000 stored tasks: from the moment a "start" mark task ran to
+          the moment an "end" mark task ran (stored just before and after the no-ops;
+          marks write ``time.time()`` in the task). The same method for every system;
+          autotask's table figure (first started_at to last finished_at) is in the JSON.
+pickup    latency on an idle, warmed-up worker: marks enqueued 100-200 ms apart;
+          in-task time minus client time before the call (p50/p95 over 40). For
+          autotask also started_at - created_at from the table, and on SQLite also the
+          companion of the enqueuing process (woken through its pipe).
+quiet     the same after 60 s of quiet (all systems' quiet minutes run at once,
+          their measurements a few seconds apart): the first task's latency.
+backlog   drain tasks/s with 200,000 not-yet-due tasks stored, and its ratio to drain.
+memory    RSS (VmRSS summed over the worker's process group) after warm-up and after
+          10,000 more tasks.
+schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import report
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# The peers, pinned to the versions this suite was written against.
+PEERS = {
+    "huey": {"requirements": ["huey==3.5.4"], "runner": "bench_huey.py", "dbs": ["sqlite"]},
+    "procrastinate": {
+        "requirements": ["procrastinate==3.10.0", "psycopg[binary]"],
+        "runner": "bench_procrastinate.py",
+        "dbs": ["postgresql"],
+    },
+    "dj_queue": {
+        "requirements": ["dj-queue[postgres]==0.14.2", "psycopg[binary]"],
+        "runner": "bench_djqueue.py",
+        "dbs": ["postgresql"],
+        "python312": True,
+    },
+}
+AUTOTASK = {"requirements": ["psycopg[binary]"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"]}
+MAIN_SCENARIOS = ["enqueue", "drain", "latency", "backlog", "memory"]
+
+_running: list[subprocess.Popen] = []
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- virtualenvs -----------------------------------------------------------------------
+
+
+def find_python312(given: str | None) -> str | None:
+    candidates = [given] if given else []
+    candidates += [sys.executable, shutil.which("python3.13"), shutil.which("python3.12")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python")), reverse=True)
+    for python in filter(None, candidates):
+        try:
+            subprocess.run([python, "-c", "import sys, venv; assert sys.version_info >= (3, 12)"], check=True,
+                           capture_output=True, timeout=30)
+            return python
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return None
+
+
+def make_venv(path: Path, python: str, requirements: list[str], always: list[str] = ()) -> Path:
+    """A virtualenv with ``requirements`` (installed once) and ``always`` (reinstalled each run)."""
+    marker = path / ".bench-requirements"
+    wanted = " ".join(requirements)
+    if not (marker.exists() and marker.read_text() == wanted):
+        shutil.rmtree(path, ignore_errors=True)
+        subprocess.run([python, "-m", "venv", str(path)], check=True, capture_output=True)
+        pip(path, list(requirements) + list(always))
+        marker.write_text(wanted)
+    elif always:
+        pip(path, ["--no-deps", "--force-reinstall", *always])
+    return path / "bin" / "python"
+
+
+def pip(venv: Path, args: list[str]) -> None:
+    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", *args],
+                          capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        lines = [l for l in done.stderr.splitlines() if l.strip() and not l.startswith("WARNING")]
+        raise RuntimeError("pip install failed: " + (lines[-1] if lines else f"exit {done.returncode}"))
+
+
+def autotask_source(workdir: Path) -> Path:
+    """A copy of the repository to install from (a build in place would write build/ into the tree)."""
+    copy = workdir / "autotask-src"
+    ignore = shutil.ignore_patterns(".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", "benchmarks", "tests")
+    shutil.copytree(REPO, copy, ignore=ignore)
+    return copy
+
+
+# -- running a system's runner -------------------------------------------------------------
+
+
+def kill_group(proc: subprocess.Popen, grace: float) -> None:
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def kill_leftovers(pidfile: Path) -> None:
+    """Process groups a runner started and did not stop (it crashed or was killed)."""
+    if not pidfile.exists():
+        return
+    for line in pidfile.read_text().split():
+        pid = int(line)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "autotask-bench" in cmdline or str(HERE) in cmdline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def run_runner(label: str, python: Path, runner: str, db: str, scenarios: list[str], workdir: Path,
+               args: argparse.Namespace, env: dict | None = None, extra: list[str] = (), timeout: float = 600) -> dict:
+    workdir.mkdir(parents=True, exist_ok=True)
+    out, pidfile = workdir / "result.json", workdir / "pids.txt"
+    cmd = [str(python), str(HERE / runner), "--db", db, "--scenarios", ",".join(scenarios),
+           "--workdir", str(workdir), "--out", str(out), "--idle-seconds", str(args.idle_seconds), *extra]
+    if args.quick:
+        cmd.append("--quick")
+    full_env = dict(os.environ, BENCH_PIDFILE=str(pidfile), PYTHONUNBUFFERED="1", **(env or {}))
+    full_env.update({k: v for k, v in pg_env(args).items()})
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, cwd=workdir)
+    _running.append(proc)
+    tail: list[str] = []
+
+    def echo() -> None:
+        with open(workdir / "runner.log", "w") as f:
+            for line in proc.stderr:
+                f.write(line)
+                tail.append(line.rstrip())
+                del tail[:-20]
+                if line.startswith("["):
+                    log(f"{label}: {line.strip()[11:]}")
+
+    reader = threading.Thread(target=echo, daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log(f"{label}: timed out after {timeout:.0f} s, stopping it")
+        kill_group(proc, grace=10)
+    finally:
+        kill_group(proc, grace=10)
+        kill_leftovers(pidfile)
+        _running.remove(proc)
+        reader.join(5)
+    result = json.loads(out.read_text()) if out.exists() else {}
+    if proc.returncode and "error" not in result and not result:
+        reason = next((l for l in reversed(tail) if l.strip()), f"exit code {proc.returncode}")
+        result["error"] = f"runner failed: {reason}"
+    if proc.returncode == -signal.SIGKILL or proc.returncode == -signal.SIGTERM:
+        result.setdefault("error", f"timed out after {timeout:.0f} s")
+    return result
+
+
+def pg_env(args: argparse.Namespace) -> dict:
+    env = {"BENCH_PGHOST": args.pg_host, "BENCH_PGPORT": str(args.pg_port), "BENCH_PGUSER": args.pg_user}
+    if os.environ.get("BENCH_PGPASSWORD"):
+        env["BENCH_PGPASSWORD"] = os.environ["BENCH_PGPASSWORD"]
+    return env
+
+
+def pg_reachable(args: argparse.Namespace) -> bool:
+    try:
+        socket.create_connection((args.pg_host, args.pg_port), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def setup(args: argparse.Namespace, workdir: Path) -> dict:
+    """Every selected system's python, or the reason it can't run."""
+    cache = Path(args.cache_dir).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    pythons: dict[str, Path | str] = {}
+    for name in args.only:
+        t = time.monotonic()
+        try:
+            if name == "autotask":
+                source = str(autotask_source(workdir))
+                pythons[name] = make_venv(cache / f"venv-autotask-py{sys.version_info[0]}{sys.version_info[1]}",
+                                          sys.executable, AUTOTASK["requirements"], always=[source])
+            else:
+                spec = PEERS[name]
+                python = sys.executable
+                if spec.get("python312"):
+                    python = find_python312(args.python312)
+                    if python is None:
+                        raise RuntimeError("no Python 3.12+ found (give one with --python312)")
+                pythons[name] = make_venv(cache / f"venv-{name}", python, spec["requirements"])
+            log(f"{name}: virtualenv ready ({time.monotonic() - t:.0f} s)")
+        except Exception as exc:
+            pythons[name] = f"n/a: {exc}"
+            log(f"{name}: {pythons[name]}")
+    return pythons
+
+
+def plan(args: argparse.Namespace, pythons: dict) -> list[tuple[str, str]]:
+    runs = []
+    for name in args.only:
+        spec = AUTOTASK if name == "autotask" else PEERS[name]
+        for db in spec["dbs"]:
+            if db in args.dbs:
+                runs.append((name, db))
+    return runs
+
+
+def quiet_phase(args, pythons, runs, workdir, results) -> None:
+    """Every system's quiet period at once (plus autotask's schedule runs); measurements staggered."""
+    jobs = []
+    for name, db in runs:
+        scenario_sets = [("idle", "idle")]
+        if name == "autotask":
+            if db == "sqlite":
+                scenario_sets.append(("idle_companion", "idle_companion"))
+            scenario_sets.append(("schedules", "schedules"))
+        for key, scenario in scenario_sets:
+            jobs.append((name, db, key, scenario))
+    setup_allowance = 25
+    start = time.time()
+    threads = []
+    measuring = 0
+    for name, db, key, scenario in jobs:
+        if isinstance(pythons[name], str):
+            continue
+        spec = AUTOTASK if name == "autotask" else PEERS[name]
+        extra = []
+        if scenario != "schedules":
+            extra = ["--measure-at", str(start + setup_allowance + args.idle_seconds + 3 * measuring)]
+            measuring += 1
+        env = {"BENCH_PG_NAME": f"{pg_prefix(name)}_{key}"}
+        target = results.setdefault(name, {}).setdefault(db, {})
+
+        def job(name=name, db=db, key=key, scenario=scenario, spec=spec, extra=extra, env=env, target=target):
+            if scenario == "schedules":  # once the others' set-up is done, so that it does not disturb these runs
+                time.sleep(setup_allowance)
+            result = run_runner(f"{name}/{db}/{key}", pythons[name], spec["runner"], db, [scenario],
+                                workdir / f"{name}-{db}-{key}", args, env, extra, timeout=args.idle_seconds + 240)
+            target[key] = result.get(scenario) or {"error": result.get("error", "no result")}
+
+        threads.append(threading.Thread(target=job))
+    log(f"quiet phase: {len(threads)} runs at once, {args.idle_seconds:.0f} s of quiet each")
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def pg_prefix(name: str) -> str:
+    return {"autotask": "autotask_bench", "procrastinate": "bench_procrastinate", "dj_queue": "bench_djqueue"}.get(name, name)
+
+
+def main_phase(args, pythons, runs, workdir, results) -> None:
+    for name, db in runs:
+        target = results.setdefault(name, {}).setdefault(db, {})
+        if isinstance(pythons[name], str):
+            target["error"] = pythons[name]
+            continue
+        spec = AUTOTASK if name == "autotask" else PEERS[name]
+        scenarios = list(MAIN_SCENARIOS)
+        if name == "autotask" and db == "sqlite":
+            scenarios.insert(3, "companion")
+        result = run_runner(f"{name}/{db}", pythons[name], spec["runner"], db, scenarios, workdir / f"{name}-{db}",
+                            args, {"BENCH_PG_NAME": pg_prefix(name)}, timeout=args.runner_timeout)
+        if "error" in result and len(result) == 1:
+            result["error"] = result["error"] if result["error"].startswith("n/a") else f"n/a: {result['error']}"
+        target.update(result)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default="autotask,huey,procrastinate,dj_queue",
+                        help="comma-separated systems (autotask, huey, procrastinate, dj_queue)")
+    parser.add_argument("--db", dest="dbs", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    parser.add_argument("--quick", action="store_true", help="small counts and a 10 s quiet period, for iterating")
+    parser.add_argument("--no-idle", action="store_true", help="skip the quiet-period phase")
+    parser.add_argument("--idle-seconds", type=float, default=None, help="quiet period (default 60, 10 with --quick)")
+    parser.add_argument("--out", default=str(HERE / "results.json"))
+    parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "autotask-bench"))
+    parser.add_argument("--python312", help="a Python 3.12+ for dj_queue")
+    parser.add_argument("--pg-host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
+    parser.add_argument("--pg-port", type=int, default=int(os.environ.get("BENCH_PGPORT", "5432")))
+    parser.add_argument("--pg-user", default=os.environ.get("BENCH_PGUSER", "postgres"))
+    parser.add_argument("--runner-timeout", type=float, default=420, help="seconds one system's main run may take")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    args = parser.parse_args()
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(args.only) - {"autotask", *PEERS}
+    if unknown:
+        parser.error(f"unknown system(s): {', '.join(sorted(unknown))}")
+    args.dbs = [d.strip() for d in args.dbs.split(",") if d.strip()]
+    if args.idle_seconds is None:
+        args.idle_seconds = 10.0 if args.quick else 60.0
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    began = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="autotask-bench-"))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results: dict = {}
+    try:
+        log(f"work directory {workdir}")
+        if "postgresql" in args.dbs and not pg_reachable(args):
+            log(f"PostgreSQL is not reachable on {args.pg_host}:{args.pg_port}: skipping it")
+            args.dbs.remove("postgresql")
+            results["note"] = "n/a: PostgreSQL not reachable"
+        pythons = setup(args, workdir)
+        runs = plan(args, pythons)
+        if not args.no_idle:
+            quiet_phase(args, pythons, runs, workdir, results)
+        main_phase(args, pythons, runs, workdir, results)
+        for name, python in pythons.items():
+            if isinstance(python, str):
+                for db in (AUTOTASK if name == "autotask" else PEERS[name])["dbs"]:
+                    results.setdefault(name, {}).setdefault(db, {})["error"] = python
+    finally:
+        for proc in list(_running):
+            kill_group(proc, grace=5)
+        for pidfile in workdir.glob("*/pids.txt"):
+            kill_leftovers(pidfile)
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    elapsed = time.monotonic() - began
+    document = report.build(results, args, elapsed)
+    Path(args.out).write_text(json.dumps(document, indent=2, default=str))
+    print()
+    print(report.render(document))
+    log(f"total {elapsed / 60:.1f} min; figures in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
