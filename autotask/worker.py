@@ -19,7 +19,7 @@ import time
 import traceback
 from typing import Any
 
-from django.db import DatabaseError, ProgrammingError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connections
 from django.utils.module_loading import autodiscover_modules
 
 from . import db, loader, queue, schedules, serialization, timeutil
@@ -243,7 +243,7 @@ class Worker:
                 self._current = None
                 _current_task.reset(token)
         self._last_duration = time.monotonic() - started
-        held = queue.finish(self.identity, task, outcome, start_next=start_next)
+        held = self._until_recorded(lambda: queue.finish(self.identity, task, outcome, start_next=start_next))
         self.tasks_done += 1
         self._log_outcome(task, outcome, held)
         self._leave_connection_clean()
@@ -281,6 +281,19 @@ class Worker:
             if isinstance(exc, KeyboardInterrupt):
                 self.stop()
             return outcome
+
+    def _until_recorded(self, record: Any) -> Any:
+        """Write a run's outcome, however long the database is away: a restart of the
+        database server delays the record, it must never leave the task RUNNING."""
+        pause = 0.5
+        while True:
+            try:
+                return record()
+            except (OperationalError, InterfaceError) as exc:
+                logger.warning("can't record a task's outcome (%s); retrying in %.1fs", exc, pause)
+                db.reset_connection(self.using)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def _log_outcome(self, task: dict[str, Any], outcome: Outcome, held: bool) -> None:
         if not held:

@@ -85,3 +85,9 @@ def return_types():
 @delayed_task(delay=1.5)
 def delayed_record(key):
     Note.objects.create(key=key, pid=os.getpid())
+
+
+@delayed_task(retries=3)
+def record_retrying(key):
+    Note.objects.create(key=key, pid=os.getpid())
+    return key
