@@ -180,7 +180,6 @@ class Worker:
                 break
             following = claimed[index + 1]["id"] if index + 1 < len(claimed) else None
             self._execute(task, start_next=following)
-        if claimed:
             self._recycle_if_needed()
         return bool(claimed)
 

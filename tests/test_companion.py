@@ -131,3 +131,17 @@ def test_runserver_starts_one_companion_in_its_serving_child_only(processes, tmp
     text = log.read_text()
     assert "reason=the autoreloader's parent process of runserver" in text
     assert len(re.findall(r"start=True", text)) == 1, text
+
+
+def test_a_companion_that_replaces_itself_is_restarted_at_once(processes):
+    web = Web.__new__(Web)
+    web.process = subprocess.Popen(
+        [sys.executable, "-m", "tests.run_web"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1", AUTOTASK_TEST_MAX_TASKS="2"), text=True, start_new_session=True,
+    )
+    processes.started.append(web.process)
+    web.pid, web.companion = int(web.read("web")), int(web.read("companion"))
+    ids = [web.ask(f"enqueue r{i}", "task") for i in range(6)]
+    wait_until(lambda: Task.objects.filter(pk__in=ids, status="DONE").count() == 6, 120, "six tasks over recycled companions")
+    assert len(set(Note.objects.values_list("pid", flat=True))) >= 2
+    assert Note.objects.count() == 6

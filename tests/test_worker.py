@@ -191,3 +191,25 @@ def test_worker_waits_for_missing_tables(processes):
         with connection.schema_editor() as editor:
             editor.create_model(Worker)
     wait_until(lambda: Worker.objects.exists(), 60, "the worker to start once the tables exist")
+
+
+def test_a_task_still_running_after_the_stop_grace_is_handed_back(processes):
+    worker = processes.worker(AUTOTASK_TEST_STOP_GRACE="1")
+    handle = tasks.sleep_for(600, key="too-long")
+    wait_until(lambda: Note.objects.filter(key="too-long").exists(), 60, "the task to start")
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    row = Task.objects.get(pk=handle.id)
+    assert row.status == WAITING and row.attempts == 0 and row.worker_id is None
+    assert "handed back" in row.error_message
+
+
+def test_a_worker_replaces_itself_after_max_tasks_without_losing_or_doubling(processes):
+    worker = processes.worker(AUTOTASK_TEST_MAX_TASKS="5")
+    tasks.record.bulk([(f"m{i}",) for i in range(12)])
+    assert worker.wait(timeout=120) == 3  # EXIT_RECYCLE: its supervisor starts a new one
+    processes.worker(AUTOTASK_TEST_MAX_TASKS="5")
+    processes.worker(AUTOTASK_TEST_MAX_TASKS="5")
+    wait_until(lambda: Task.objects.filter(status=DONE).count() == 12, 120, "all 12 tasks")
+    assert Note.objects.count() == 12 and Note.objects.values("key").distinct().count() == 12
+    assert not Task.objects.exclude(status=DONE).exists()

@@ -70,18 +70,30 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTOTASK_IS_ACTIVE = True
 AUTOTASK_RETRY_DELAY = 2  # seconds between the runs of a failing task with retries
 
+
+def _not_a_page_reload(record):
+    """The page reloads itself every second: keep those requests out of the terminal."""
+    return not (getattr(record, "status_code", None) == 200 and record.getMessage().startswith('"GET / '))
+
+
 # The autotask logger at INFO on the console: the terminal shows the companion
 # starting, and a "task finished" (or "task failed") line for every task it runs.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        "not_a_page_reload": {"()": "django.utils.log.CallbackFilter", "callback": _not_a_page_reload},
+    },
     "formatters": {
         "autotask": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"},
+        "server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "autotask"},
+        "server": {"class": "logging.StreamHandler", "formatter": "server", "filters": ["not_a_page_reload"]},
     },
     "loggers": {
         "autotask": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["server"], "level": "INFO", "propagate": False},
     },
 }
