@@ -29,7 +29,6 @@ class TaskAdmin(ReadOnlyAdmin):
     list_display = ("function", "status", "created_at", "run_at", "started_at", "duration", "attempts", "progress_bar", "worker")
     list_filter = ("status", "function")
     search_fields = ("function", "id", "error_message")
-    date_hierarchy = "created_at"
     ordering = ("-created_at",)
     fields = (
         "id", "function", "status", "arguments_display", "result_display", "error_message", "exception_class",

@@ -57,7 +57,14 @@ class AutotaskConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .conf import conf
+        from .db import configure_sqlite
+
+        if conf.IS_ACTIVE:
+            connection_created.connect(configure_sqlite, dispatch_uid="autotask.configure_sqlite")
 
         start, why = should_start_companion()
         logger.debug("companion worker start=%s reason=%s", start, why)

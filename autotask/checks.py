@@ -22,12 +22,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         if not hasattr(settings, full):
             continue
         value = getattr(settings, full)
-        if value is None and spec.default is None:
+        if value is None and spec.nullable:
             continue
         wrong_type = not isinstance(value, spec.types) or (isinstance(value, bool) and bool not in spec.types)
         if wrong_type:
             expected = " or ".join(t.__name__ for t in spec.types)
             errors.append(Error(f"{full} must be {expected}, not {value!r}", hint=spec.doc, id="autotask.E001"))
+        elif spec.choices and value not in spec.choices:
+            errors.append(Error(f"{full} must be one of {', '.join(spec.choices)}, not {value!r}", id="autotask.E001"))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             errors.append(Error(f"{full} must be 0 or more, not {value!r}", hint=spec.doc, id="autotask.E001"))
     if conf.DATABASE not in settings.DATABASES:

@@ -18,6 +18,11 @@ class Setting:
     default: Any
     types: tuple[type, ...]
     doc: str
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def nullable(self) -> bool:
+        return self.default is None or "(None:" in self.doc
 
 
 SETTINGS: dict[str, Setting] = {
@@ -41,6 +46,10 @@ SETTINGS: dict[str, Setting] = {
     "WORKER_MAX_TASKS": Setting(None, (int,), "a worker replaces itself after this many tasks (None: never)"),
     "WORKER_MAX_MEMORY_MB": Setting(None, (int, float), "a worker replaces itself above this resident memory (None: never)"),
     "CLAIM_BATCH": Setting(8, (int,), "most tasks a worker claims in one transaction when many are due"),
+    "SQLITE_SYNCHRONOUS": Setting(
+        "NORMAL", (str,), "PRAGMA synchronous for SQLite connections (None: SQLite's default, FULL)",
+        choices=("OFF", "NORMAL", "FULL", "EXTRA"),
+    ),
     "DATABASE": Setting("default", (str,), "the database alias that holds autotask's tables"),
 }
 

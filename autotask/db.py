@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from django.db import DatabaseError, OperationalError, connections, transaction
 
@@ -40,15 +40,18 @@ def is_transient_error(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and any(text in str(exc).lower() for text in TRANSIENT)
 
 
-def prepare_sqlite(using: str) -> None:
-    """WAL lets readers and one writer work at once; set once per database file."""
-    connection = connections[using]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+def configure_sqlite(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """On each new connection to autotask's SQLite database: WAL, so readers and
+    one writer work at once, and ``synchronous`` as ``AUTOTASK_SQLITE_SYNCHRONOUS``
+    says (NORMAL by default: in WAL mode it can't corrupt the database and loses no
+    commit when a process crashes, only, possibly, the last commits on power loss)."""
+    if connection.vendor != "sqlite" or connection.alias != alias() or connection.is_in_memory_db():
         return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA journal_mode")
-        if cursor.fetchone()[0].lower() != "wal":
-            cursor.execute("PRAGMA journal_mode=WAL")
+    raw = connection.connection
+    if raw.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        raw.execute("PRAGMA journal_mode=WAL")
+    if conf.SQLITE_SYNCHRONOUS:
+        raw.execute(f"PRAGMA synchronous={conf.SQLITE_SYNCHRONOUS}")
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 
 from . import db, supervisor, timeutil
@@ -29,7 +29,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
-CLAIM_FIELDS = ("id", "function", "arguments", "attempts", "retries", "ttl", "timeout", "schedule_id", "due_at", "losses")
+CLAIM_FIELDS = ("id", "function", "arguments", "run_at", "attempts", "retries", "ttl", "timeout", "schedule_id", "due_at")
+FINISH_FIELDS = ("status", "worker_id", "started_at", "error_message", "exception_class", "traceback", "run_at",
+                 "finished_at", "expires_at", "result")
 
 
 def _models():
@@ -171,43 +173,65 @@ class Outcome:
     attempts_delta: int = 0  # -1 when a run was handed back unfinished
 
 
-def finish(worker: WorkerIdentity, task: dict[str, Any], outcome: Outcome, start_next: Any = None) -> bool:
-    """Record how ``task`` ended; in the same transaction mark ``start_next`` started.
+def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]]) -> list[bool]:
+    """Record how each run ended, all in one transaction.
 
-    Returns False if the task was no longer held by ``worker`` (another worker
-    took it over after presuming this one lost).
+    A run's entry is False if its task was no longer held by ``worker`` (another
+    worker took it over after presuming this one lost): its outcome is dropped.
     """
     using = db.alias()
-    Task = _models().Task
+    models = _models()
 
-    def attempt() -> bool:
-        now = timeutil.now()
-        fields: dict[str, Any] = {
+    def fields_for(task: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        finished = outcome.status != WAITING
+        return {
             "status": outcome.status,
             "worker_id": None,
+            "started_at": task["started_at"],
             "error_message": outcome.error_message,
             "exception_class": outcome.exception_class,
             "traceback": outcome.traceback,
+            "run_at": task["run_at"] if finished else (outcome.retry_at or task["finished_at"]),
+            "finished_at": task["finished_at"] if finished else None,
+            "expires_at": task["finished_at"] + dt.timedelta(seconds=task["ttl"]) if finished else None,
+            "result": outcome.result if finished else None,
         }
-        if outcome.attempts_delta:
-            fields["attempts"] = F("attempts") + outcome.attempts_delta
-        if outcome.status == WAITING:
-            fields["run_at"] = outcome.retry_at or now
-        else:
-            fields["finished_at"] = now
-            fields["expires_at"] = now + dt.timedelta(seconds=task["ttl"])
-            fields["result"] = outcome.result
+
+    def attempt() -> list[bool]:
+        Task = models.Task.objects.using(using)
         with db.write_transaction(using):
-            held = Task.objects.using(using).filter(pk=task["id"], status=RUNNING, worker_id=worker.id).update(**fields)
-            if start_next is not None:
-                Task.objects.using(using).filter(pk=start_next, worker_id=worker.id).update(started_at=now)
-            if held and task.get("schedule_id") and outcome.status != WAITING:
-                _models().Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
-                    last_run_at=task["started_at"], last_status=outcome.status, last_error=outcome.error_message
-                )
-        return bool(held)
+            ours = Task.filter(pk__in=[task["id"] for task, _ in runs], status=RUNNING, worker_id=worker.id)
+            if db.vendor(using) != "sqlite":
+                ours = ours.select_for_update()
+            held = set(ours.values_list("id", flat=True))
+            records = [(task, outcome) for task, outcome in runs if task["id"] in held]
+            # One prepared statement run for the whole batch (pipelined on PostgreSQL).
+            _update_many(using, [fields_for(task, outcome) | {"id": task["id"]} for task, outcome in records])
+            for task, outcome in records:
+                if outcome.attempts_delta:
+                    Task.filter(pk=task["id"]).update(attempts=F("attempts") + outcome.attempts_delta)
+                if task.get("schedule_id") and outcome.status != WAITING:
+                    models.Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
+                        last_run_at=task["started_at"], last_status=outcome.status, last_error=outcome.error_message
+                    )
+        return [task["id"] in held for task, _ in runs]
 
     return db.retry_locked(attempt, "finish")
+
+
+def _update_many(using: str, rows: list[dict[str, Any]]) -> None:
+    """``UPDATE autotask_task SET <FINISH_FIELDS> WHERE id = ...`` for each row, in one executemany."""
+    if not rows:
+        return
+    connection = connections[using]
+    meta = _models().Task._meta
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in FINISH_FIELDS)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    fields = [meta.get_field(name) for name in (*FINISH_FIELDS, "id")]
+    params = [[field.get_db_prep_value(row[field.name], connection) for field in fields] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def release(worker: WorkerIdentity, task_ids: Sequence[Any]) -> None:

@@ -89,7 +89,6 @@ class Worker:
         try:
             if not self._wait_for_tables():
                 return self.exit_code
-            db.prepare_sqlite(self.using)
             self._register()
             autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
             schedules.sync()
@@ -174,13 +173,20 @@ class Worker:
         _, self._schedule_waits = schedules.claim_due(now)
         limit = conf.CLAIM_BATCH if self._last_duration < QUICK_TASK else 1
         claimed = queue.claim(self.identity, max(1, limit))
+        ran: list[tuple[dict[str, Any], Outcome]] = []
+        batch_started = time.monotonic()
         for index, task in enumerate(claimed):
             if self.stopping.is_set():
                 queue.release(self.identity, [t["id"] for t in claimed[index:]])
                 break
-            following = claimed[index + 1]["id"] if index + 1 < len(claimed) else None
-            self._execute(task, start_next=following)
+            ran.append((task, self._execute(task)))
+            # Quick runs are recorded together, one transaction (one commit) for
+            # several; a slower one is recorded as soon as it ends.
+            if time.monotonic() - batch_started >= QUICK_TASK or index == len(claimed) - 1:
+                self._record(ran)
+                ran, batch_started = [], time.monotonic()
             self._recycle_if_needed()
+        self._record(ran)
         return bool(claimed)
 
     def _idle(self) -> None:
@@ -222,10 +228,12 @@ class Worker:
 
     # -- running one task --------------------------------------------------------
 
-    def _execute(self, task: dict[str, Any], start_next: Any = None) -> None:
+    def _execute(self, task: dict[str, Any]) -> Outcome:
+        """Run one claimed task in this thread; never raises."""
         from .tasks import DelayedTask, _current_task
 
         started = time.monotonic()
+        task["started_at"] = timeutil.now()
         outcome: Outcome
         try:
             func = loader.resolve(task["function"])
@@ -241,11 +249,18 @@ class Worker:
             finally:
                 self._current = None
                 _current_task.reset(token)
+        task["finished_at"] = timeutil.now()
         self._last_duration = time.monotonic() - started
-        held = self._until_recorded(lambda: queue.finish(self.identity, task, outcome, start_next=start_next))
         self.tasks_done += 1
-        self._log_outcome(task, outcome, held)
         self._leave_connection_clean()
+        return outcome
+
+    def _record(self, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
+        if not ran:
+            return
+        held = self._until_recorded(lambda: queue.finish(self.identity, ran))
+        for (task, outcome), was_held in zip(ran, held):
+            self._log_outcome(task, outcome, was_held)
 
     def _call(self, func: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]

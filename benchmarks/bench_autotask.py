@@ -52,6 +52,12 @@ class System:
 
         connections.close_all()
 
+    def checkpoint(self) -> None:
+        if self.ctx.db == "sqlite":
+            common.sqlite_checkpoint(os.environ["BENCH_SQLITE_PATH"])
+        else:
+            common.pg_checkpoint(os.environ["BENCH_PG_NAME"])
+
     def worker_env(self, **extra: str) -> dict:
         return {"BENCH_CLIENT": "0", **extra}
 

@@ -29,6 +29,9 @@ class System:
         self.tasks = tasks
         self.backend = tasks.noop.get_backend()
 
+    def checkpoint(self) -> None:
+        common.pg_checkpoint(os.environ["BENCH_PG_NAME"])
+
     def close(self) -> None:
         from django.db import connections
 

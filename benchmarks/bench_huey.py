@@ -26,6 +26,9 @@ class System:
     def close(self) -> None:
         pass
 
+    def checkpoint(self) -> None:
+        common.sqlite_checkpoint(os.environ["BENCH_SQLITE_PATH"])
+
     def start_worker(self, log):
         consumer = Path(sys.executable).with_name("huey_consumer")
         return start([str(consumer), "huey_bench.huey"], log)

@@ -23,6 +23,9 @@ class System:
         self.app = procrastinate_bench.app.open()
         self.app.schema_manager.apply_schema()
 
+    def checkpoint(self) -> None:
+        common.pg_checkpoint(os.environ["BENCH_PG_NAME"])
+
     def close(self) -> None:
         self.app.close()
 

@@ -345,6 +345,30 @@ SCENARIOS = {
 }
 
 
+def settle(system) -> None:
+    """Start each scenario from a quiet disk: the previous one's writes are flushed and checkpointed."""
+    system.checkpoint()
+    os.sync()
+    time.sleep(1.0)
+
+
+def pg_checkpoint(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dbname=name, autocommit=True, **pg_params()) as conn:
+        conn.execute("CHECKPOINT")
+
+
+def sqlite_checkpoint(path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
 def main(make_system, extra: dict | None = None) -> None:
     """Parse the runner's arguments, run the scenarios asked for, write JSON."""
     parser = argparse.ArgumentParser()
@@ -375,6 +399,7 @@ def main(make_system, extra: dict | None = None) -> None:
         started = time.monotonic()
         print(f"[{time.strftime('%H:%M:%S', time.gmtime())}] {name} ...", file=sys.stderr, flush=True)
         try:
+            settle(system)
             results[name] = scenarios[name](system, ctx)
         except Exception as exc:
             traceback.print_exc()

@@ -80,7 +80,7 @@ PEERS = {
     },
 }
 AUTOTASK = {"requirements": ["psycopg[binary]"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"]}
-MAIN_SCENARIOS = ["enqueue", "drain", "latency", "backlog", "memory"]
+MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory"]
 
 _running: list[subprocess.Popen] = []
 
@@ -322,7 +322,7 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
         spec = AUTOTASK if name == "autotask" else PEERS[name]
         scenarios = list(MAIN_SCENARIOS)
         if name == "autotask" and db == "sqlite":
-            scenarios.insert(3, "companion")
+            scenarios.insert(1, "companion")
         result = run_runner(f"{name}/{db}", pythons[name], spec["runner"], db, scenarios, workdir / f"{name}-{db}",
                             args, {"BENCH_PG_NAME": pg_prefix(name)}, timeout=args.runner_timeout)
         if "error" in result and len(result) == 1:

@@ -23,6 +23,7 @@ def test_default_settings_pass():
         ("AUTOTASK_HANDLE_TASK_IDLE_TIME", -1),
         ("AUTOTASK_WORKER_AUTOSTART", 1),
         ("AUTOTASK_CLAIM_BATCH", True),
+        ("AUTOTASK_SQLITE_SYNCHRONOUS", "SOMETIMES"),
     ],
 )
 def test_wrong_setting_values_are_errors(name, value):
@@ -30,6 +31,11 @@ def test_wrong_setting_values_are_errors(name, value):
         messages = check_settings()
     assert ids(messages) == ["autotask.E001"]
     assert name in messages[0].msg
+
+
+def test_none_is_allowed_where_documented():
+    with override_settings(AUTOTASK_SQLITE_SYNCHRONOUS=None, AUTOTASK_WORKER_MAX_TASKS=None):
+        assert check_settings() == []
 
 
 def test_unknown_database_alias():
