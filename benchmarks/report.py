@@ -54,7 +54,7 @@ def _ratio(ours: float | None, theirs: float | None, better: str | None) -> floa
     return round(theirs / ours if better == "lower" else ours / theirs, 2)
 
 
-def build(results: dict, args, elapsed: float) -> dict:
+def build(results: dict, args, elapsed: float, versions: dict) -> dict:
     rows = []
     for label, path, better, *peer_path in ROWS:
         peer_path = peer_path[0] if peer_path else path
@@ -78,6 +78,7 @@ def build(results: dict, args, elapsed: float) -> dict:
             "quick": args.quick,
             "idle_seconds": args.idle_seconds,
             "total_seconds": round(elapsed, 1),
+            "versions": versions,
         },
         "table": rows,
         "results": results,
@@ -135,6 +136,8 @@ def render(document: dict) -> str:
         " (faster, lower latency, less memory), < 1 = worse.",
         "in task = time.time() in the task - client time before the enqueue call; table = autotask's"
         " started_at - created_at. Drain: one worker, start/end mark tasks around the no-ops.",
+        "companion rows (autotask only) are compared with the peers' dedicated workers.",
+        "versions: " + "; ".join(f"{name}: {v}" for name, v in meta.get("versions", {}).items()),
         f"quiet period: {meta['idle_seconds']:.0f} s. Run took {meta['total_seconds'] / 60:.1f} min"
         + (" (--quick: small counts)." if meta["quick"] else "."),
     ]

@@ -231,7 +231,18 @@ def pg_reachable(args: argparse.Namespace) -> bool:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def setup(args: argparse.Namespace, workdir: Path) -> dict:
+def installed_versions(python: Path) -> str:
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'Django', 'psycopg'):\n"
+        "    try: print(p, m.version(p), end=', ')\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print('Python', sys.version.split()[0])"
+    )
+    return subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+def setup(args: argparse.Namespace, workdir: Path, versions: dict) -> dict:
     """Every selected system's python, or the reason it can't run."""
     cache = Path(args.cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
@@ -251,7 +262,8 @@ def setup(args: argparse.Namespace, workdir: Path) -> dict:
                     if python is None:
                         raise RuntimeError("no Python 3.12+ found (give one with --python312)")
                 pythons[name] = make_venv(cache / f"venv-{name}", python, spec["requirements"])
-            log(f"{name}: virtualenv ready ({time.monotonic() - t:.0f} s)")
+            versions[name] = installed_versions(pythons[name])
+            log(f"{name}: virtualenv ready ({time.monotonic() - t:.0f} s): {versions[name]}")
         except Exception as exc:
             pythons[name] = f"n/a: {exc}"
             log(f"{name}: {pythons[name]}")
@@ -363,13 +375,14 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="autotask-bench-"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: dict = {}
+    versions: dict = {}
     try:
         log(f"work directory {workdir}")
         if "postgresql" in args.dbs and not pg_reachable(args):
             log(f"PostgreSQL is not reachable on {args.pg_host}:{args.pg_port}: skipping it")
             args.dbs.remove("postgresql")
             results["note"] = "n/a: PostgreSQL not reachable"
-        pythons = setup(args, workdir)
+        pythons = setup(args, workdir, versions)
         runs = plan(args, pythons)
         if not args.no_idle:
             quiet_phase(args, pythons, runs, workdir, results)
@@ -388,7 +401,7 @@ def main() -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     elapsed = time.monotonic() - began
-    document = report.build(results, args, elapsed)
+    document = report.build(results, args, elapsed, versions)
     Path(args.out).write_text(json.dumps(document, indent=2, default=str))
     print()
     print(report.render(document))

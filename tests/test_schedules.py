@@ -168,3 +168,18 @@ def test_three_workers_run_each_due_time_once_and_a_failing_schedule_goes_on(pro
     assert Note.objects.filter(key="every_second").count() == runs.filter(status=DONE).count()
     row = Schedule.objects.get(function="tests.schedule_tasks.failing_every_second")
     assert row.last_status == ERROR and "scheduled failure" in row.last_error and row.active
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("AUTOTASK_TEST_SLOW"), reason="takes two minutes: AUTOTASK_TEST_SLOW=1")
+def test_three_workers_run_each_minute_of_a_cron_schedule_once(processes):
+    for _ in range(3):
+        processes.worker(AUTOTASK_TEST_IMPORT="tests.schedule_tasks")
+    runs = Task.objects.filter(schedule__function="tests.schedule_tasks.every_minute")
+    wait_until(lambda: runs.filter(status=DONE).count() >= 2, 200, "two runs of the every-minute cron", interval=0.5)
+    dues = sorted(runs.filter(status=DONE).values_list("due_at", flat=True))
+    assert len(dues) == len(set(dues)), "a due time ran twice"
+    assert all(d.second == 0 and d.microsecond == 0 for d in dues)
+    assert {(b - a).total_seconds() for a, b in zip(dues, dues[1:])} == {60.0}
+    assert Note.objects.filter(key="every_minute").count() == runs.filter(status=DONE).count()
+    lateness = [(r.started_at - r.due_at).total_seconds() for r in runs.filter(status=DONE)]
+    assert all(0 <= late < 30 for late in lateness), lateness
