@@ -87,11 +87,8 @@ class Worker:
         logger.info("worker started worker=%s companion=%s", self.identity.label, self.companion)
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="autotask-heartbeat", daemon=True)
         try:
-            if not self._wait_for_tables():
+            if not self._start_up():
                 return self.exit_code
-            self._register()
-            autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
-            schedules.sync()
             self.waker.start()
             heartbeat.start()
             while not self.stopping.is_set():
@@ -120,6 +117,20 @@ class Worker:
             logger.exception("unexpected error in worker loop")
             self.stopping.wait(1.0)
 
+    def _start_up(self) -> bool:
+        """Register this worker and store the schedules, waiting out database trouble."""
+        autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
+        while self._wait_for_tables():
+            try:
+                self._register()
+                schedules.sync()
+                return True
+            except DatabaseError as exc:
+                logger.warning("database error while starting (%s); retrying", exc)
+                db.reset_connection(self.using)
+                self.stopping.wait(1.0)
+        return False
+
     def _wait_for_tables(self) -> bool:
         """Missing migrations never crash anything: wait, and say why."""
         from .models import Schedule, Task, Worker as WorkerRow
@@ -144,13 +155,15 @@ class Worker:
         from .models import Worker as WorkerRow
 
         now = timeutil.now()
-        WorkerRow.objects.using(self.using).create(
+        WorkerRow.objects.using(self.using).update_or_create(
             id=self.identity.id,
-            host=queue.HOST,
-            pid=int(self.identity.label.rsplit(":", 1)[1]),
-            companion=self.companion,
-            started_at=now,
-            heartbeat_at=now,
+            defaults=dict(
+                host=queue.HOST,
+                pid=int(self.identity.label.rsplit(":", 1)[1]),
+                companion=self.companion,
+                started_at=now,
+                heartbeat_at=now,
+            ),
         )
         self._registered = True
 
