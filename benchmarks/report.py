@@ -35,10 +35,13 @@ ROWS = [
 ]
 
 
-def _get(result: dict, path: tuple) -> float | None:
+def _get(result: dict, path: tuple) -> float | str | None:
+    """The number at ``path``; "n/a" if the system or that scenario failed; None if not measured."""
+    if "error" in result or "error" in result.get(path[0], {}):
+        return "n/a"
     if path == ("backlog_ratio",):
         a, b = _get(result, ("backlog", "tasks_per_s")), _get(result, ("drain", "tasks_per_s"))
-        return round(a / b, 2) if a and b else None
+        return round(a / b, 2) if isinstance(a, float) and isinstance(b, float) else None
     value = result
     for key in path:
         if not isinstance(value, dict) or key not in value:
@@ -49,7 +52,8 @@ def _get(result: dict, path: tuple) -> float | None:
 
 def _ratio(ours: float | None, theirs: float | None, better: str | None) -> float | None:
     """> 1: autotask is better (faster, smaller) by that factor; < 1: worse."""
-    if better is None or ours is None or theirs is None or ours <= 0 or theirs <= 0:
+    numbers = isinstance(ours, (int, float)) and isinstance(theirs, (int, float))
+    if better is None or not numbers or ours <= 0 or theirs <= 0:
         return None
     return round(theirs / ours if better == "lower" else ours / theirs, 2)
 
@@ -63,9 +67,9 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
             ours = _get(results.get("autotask", {}).get(db, {}), path)
             cells = {"autotask": ours}
             for peer in peers:  # a row of an autotask-only mode compares only where autotask has it
-                shown = ours is not None or peer_path == path
+                shown = isinstance(ours, (int, float)) or peer_path == path
                 cells[peer] = _get(results.get(peer, {}).get(db, {}), peer_path) if shown else None
-            known = {p: v for p, v in cells.items() if p != "autotask" and v is not None}
+            known = {p: v for p, v in cells.items() if p != "autotask" and isinstance(v, (int, float))}
             best = None
             if better and known:
                 best = (min if better == "lower" else max)(known, key=known.get)
@@ -86,8 +90,8 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
 
 
 def _fmt(value) -> str:
-    if value is None:
-        return "-"
+    if value is None or isinstance(value, str):
+        return value or "-"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -126,7 +130,7 @@ def render(document: dict) -> str:
             cells += [_fmt(data[p]) for p in peers]
             ratio = data["ratio"]
             cells.append("-" if ratio is None else f"{ratio:.2f} {data['best_peer'].replace('procrastinate', 'procr.')}")
-        if all(c == "-" for c in cells[1:]):
+        if all(c in ("-", "n/a") for c in cells[1:]):
             continue
         lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
     meta = document["meta"]

@@ -29,18 +29,27 @@ enqueue   µs per call: 10,000 single calls (2,000 for peers) and one bulk call 
           ``enqueue_all``); no worker running.
 drain     tasks/s over 2,000 stored tasks: from the moment a "start" mark task ran to
           the moment an "end" mark task ran (stored just before and after the no-ops;
-          marks write ``time.time()`` in the task). The same method for every system;
-          autotask's table figure (first started_at to last finished_at) is in the JSON.
+          marks write ``time.time()`` in the task). The same method for every system
+          (dj_queue runs 3 threads, so its end mark may run a few tasks early);
+          autotask's table figure (first started_at to last finished_at) is shown too.
 pickup    latency on an idle, warmed-up worker: marks enqueued 100-200 ms apart;
           in-task time minus client time before the call (p50/p95 over 40). For
           autotask also started_at - created_at from the table, and on SQLite also the
           companion of the enqueuing process (woken through its pipe).
 quiet     the same after 60 s of quiet (all systems' quiet minutes run at once,
           their measurements a few seconds apart): the first task's latency.
-backlog   drain tasks/s with 200,000 not-yet-due tasks stored, and its ratio to drain.
+backlog   drain tasks/s with 200,000 not-yet-due tasks stored, and its ratio to drain
+          (Huey's go straight into its schedule table: through the queue its consumer
+          would move them one by one, at about 2,000/s).
 memory    RSS (VmRSS summed over the worker's process group) after warm-up and after
           10,000 more tasks.
 schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs.
+
+Each scenario starts on a settled disk (CHECKPOINT or wal_checkpoint, then sync), and
+the systems run one after another, except the quiet period, which all spend at once.
+Files: run.py (this driver), report.py (the table), common.py (processes and the
+scenarios, shared by the runners), bench_<system>.py (one runner per system, run in
+its virtualenv), projects/ (each system's app, settings and tasks).
 """
 
 from __future__ import annotations
