@@ -41,7 +41,7 @@ demo:
 	cd example && ../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
 benchmark:
-	bash benchmarks/run
+	python3 benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) build *.egg-info example/db.sqlite3*
