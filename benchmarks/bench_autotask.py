@@ -39,9 +39,6 @@ class System:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from autotask import db
-
-        db.prepare_sqlite("default")  # WAL, as the first worker start sets it on a new database file
         from autotask.models import Task
         from autotask_bench import tasks
 

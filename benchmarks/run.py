@@ -4,8 +4,8 @@ How to run
 ----------
 From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
 
-    python benchmarks/run.py                 # everything, about 10-13 minutes
-    python benchmarks/run.py --quick         # small counts, short quiet period: about 3 minutes
+    python benchmarks/run.py                 # everything: about 9 minutes (+30-60 s for new virtualenvs)
+    python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
     python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue)
     python benchmarks/run.py --out /tmp/r.json --no-idle --keep
 
@@ -24,15 +24,15 @@ as "n/a: <reason>" and the run goes on.
 
 What is measured (one worker process with its default concurrency, no-op tasks)
 -------------------------------------------------------------------------------
-enqueue   µs per call: 10,000 single calls (2,000 for peers) and one bulk call of the
-          same count (autotask ``fn.bulk``, Procrastinate ``batch_defer``, dj_queue
-          ``enqueue_all``); no worker running.
-drain     tasks/s over 2,000 stored tasks: from the moment a "start" mark task ran to
-          the moment an "end" mark task ran (stored just before and after the no-ops;
-          marks write ``time.time()`` in the task). The same method for every system
-          (dj_queue runs 3 threads, so its end mark may run a few tasks early);
-          autotask's table figure (first started_at to last finished_at) is shown too.
-pickup    latency on an idle, warmed-up worker: marks enqueued 100-200 ms apart;
+enqueue   µs per call: 10,000 single calls (2,000 for peers; the median of 5 rounds)
+          and one bulk call of the same count (autotask ``fn.bulk``, Procrastinate
+          ``batch_defer``, dj_queue ``enqueue_all``); no worker running.
+drain     tasks/s over 2,000 stored tasks, the median of 3 runs: from the moment a
+          "start" mark task ran to the moment an "end" mark task ran (stored just before
+          and after the no-ops; marks write ``time.time()`` in the task). The same method
+          for every system (dj_queue runs 3 threads, so its end mark may run a few tasks
+          early); autotask's table figure (first started_at to last finished_at) too.
+pickup    latency on an idle worker (1 s after a warm-up task): marks enqueued 100-200 ms apart;
           in-task time minus client time before the call (p50/p95 over 40). For
           autotask also started_at - created_at from the table, and on SQLite also the
           companion of the enqueuing process (woken through its pipe).
@@ -248,7 +248,7 @@ def installed_versions(python: Path) -> str:
         "    except m.PackageNotFoundError: pass\n"
         "print('Python', sys.version.split()[0])"
     )
-    return subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout.strip()
+    return subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True).stdout.strip()
 
 
 def setup(args: argparse.Namespace, workdir: Path, versions: dict) -> dict:
