@@ -260,10 +260,6 @@ def next_due_time() -> dt.datetime | None:
     )
 
 
-def has_due(now: dt.datetime) -> bool:
-    return _models().Task.objects.using(db.alias()).due(now).exists()
-
-
 # -- keeping the table healthy -------------------------------------------------
 
 

@@ -26,7 +26,6 @@ COMPANION_ENV = "AUTOTASK_COMPANION"
 #: The companion's exit codes, read by the supervisor.
 EXIT_OK = 0  # stopped as asked (parent gone, signal)
 EXIT_RECYCLE = 3  # replaced itself (max tasks or memory): start a new one at once
-EXIT_CONFIG = 4  # can't run with these settings: retry slowly
 
 MAX_BACKOFF = 60.0
 
