@@ -102,6 +102,10 @@ def _fmt(value) -> str:
 def _problems(results: dict) -> list[str]:
     notes = []
     for system, per_db in results.items():
+        if system == "machine_busy_at_start":
+            if per_db > 0.15:
+                notes.append(f"warning: {per_db:.0%} of the CPU was busy before the run: figures are off")
+            continue
         if isinstance(per_db, str):
             notes.append(per_db)
             continue

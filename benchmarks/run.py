@@ -229,6 +229,23 @@ def pg_env(args: argparse.Namespace) -> dict:
     return env
 
 
+def cpu_busy(seconds: float = 2.0) -> float:
+    """The share of the machine's CPU time in use over ``seconds`` (0-1), from /proc/stat."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = fields[3] + fields[4]
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+        return (busy1 - busy0) / max(1, total1 - total0)
+    except OSError:
+        return 0.0
+
+
 def pg_reachable(args: argparse.Namespace) -> bool:
     try:
         socket.create_connection((args.pg_host, args.pg_port), timeout=3).close()
@@ -387,6 +404,10 @@ def main() -> int:
     versions: dict = {}
     try:
         log(f"work directory {workdir}")
+        busy = cpu_busy()
+        results["machine_busy_at_start"] = round(busy, 2)
+        if busy > 0.15:
+            log(f"warning: {busy:.0%} of the CPU is in use before the run starts: figures will be off")
         if "postgresql" in args.dbs and not pg_reachable(args):
             log(f"PostgreSQL is not reachable on {args.pg_host}:{args.pg_port}: skipping it")
             args.dbs.remove("postgresql")
