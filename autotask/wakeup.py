@@ -133,7 +133,9 @@ class Waker:
                 connection = connections[self.using]
                 connection.ensure_connection()
                 version = connection.connection.execute("PRAGMA data_version").fetchone()[0]
-                changed = self._data_version is not None and version != self._data_version
+                # The first reading counts as a change: work stored before it would
+                # otherwise wait for the next commit of another connection.
+                changed = self._data_version is None or version != self._data_version
                 self._data_version = version
                 return changed
             # MySQL/MariaDB (and any other database): has the earliest due time

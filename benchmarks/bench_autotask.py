@@ -7,7 +7,6 @@ run_autotask`` processes; the companion scenarios use ``projects/autotask_web.py
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -48,8 +47,13 @@ class System:
         from django.db import connections
 
         connections.close_all()
+        if self.ctx.db == "postgresql":
+            common.pg_drop(os.environ["BENCH_PG_NAME"])
 
     def checkpoint(self) -> None:
+        from django.db import connections
+
+        connections.close_all()  # each scenario on a new connection (the server may have restarted)
         if self.ctx.db == "sqlite":
             common.sqlite_checkpoint(os.environ["BENCH_SQLITE_PATH"])
         else:

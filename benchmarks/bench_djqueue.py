@@ -30,12 +30,16 @@ class System:
         self.backend = tasks.noop.get_backend()
 
     def checkpoint(self) -> None:
+        from django.db import connections
+
+        connections.close_all()  # each scenario on a new connection (the server may have restarted)
         common.pg_checkpoint(os.environ["BENCH_PG_NAME"])
 
     def close(self) -> None:
         from django.db import connections
 
         connections.close_all()
+        common.pg_drop(os.environ["BENCH_PG_NAME"])
 
     def start_worker(self, log):
         return start([sys.executable, str(PROJECTS / "manage.py"), "dj_queue"], log)

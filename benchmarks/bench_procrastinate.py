@@ -28,6 +28,7 @@ class System:
 
     def close(self) -> None:
         self.app.close()
+        common.pg_drop(os.environ["BENCH_PG_NAME"])
 
     def start_worker(self, log):
         cli = Path(sys.executable).with_name("procrastinate")

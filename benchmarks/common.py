@@ -112,6 +112,16 @@ def pg_params() -> dict:
     }
 
 
+def pg_drop(name: str) -> None:
+    """Drop a benchmark database once its runner is done (kept with ``run.py --keep``)."""
+    if os.environ.get("BENCH_KEEP") == "1":
+        return
+    import psycopg
+
+    with psycopg.connect(dbname="postgres", autocommit=True, **pg_params()) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def pg_recreate(name: str) -> None:
     """Drop and create a PostgreSQL database (psycopg 3 must be installed)."""
     import psycopg
@@ -417,5 +427,8 @@ def main(make_system, extra: dict | None = None) -> None:
         results[name]["wall_s"] = round(time.monotonic() - started, 1)
         print(f"    {json.dumps(results[name])}", file=sys.stderr, flush=True)
         save()
-    system.close()
+    try:
+        system.close()
+    except Exception as exc:
+        print(f"closing: {exc}", file=sys.stderr)
     save()

@@ -4,7 +4,7 @@ How to run
 ----------
 From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
 
-    python benchmarks/run.py                 # everything: about 9 minutes (+30-60 s for new virtualenvs)
+    python benchmarks/run.py                 # everything: 9-10 minutes (+30-60 s for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
     python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue)
     python benchmarks/run.py --out /tmp/r.json --no-idle --keep
@@ -14,9 +14,10 @@ It needs Python 3.10+ (standard library only), and Python 3.12+ for dj_queue
 virtualenv per system under ``--cache-dir`` (default ~/.cache/autotask-bench):
 autotask from this repository (``pip install <repo> psycopg[binary]``, reinstalled
 from a copy of the tree on every run) and the peers from PyPI. PostgreSQL
-databases it makes (and drops first): autotask_bench*, bench_procrastinate*,
-bench_djqueue*; SQLite files live in a temporary directory. Connection: the
---pg-host/--pg-port/--pg-user options or BENCH_PGHOST/PORT/USER/PASSWORD.
+databases it makes (dropping them first, and again at the end unless --keep):
+autotask_bench*, bench_procrastinate*, bench_djqueue*; SQLite files live in a
+temporary directory. Connection: the --pg-host/--pg-port/--pg-user options or
+BENCH_PGHOST/PORT/USER/PASSWORD.
 
 It prints one table and writes every figure to benchmarks/results.json (or
 ``--out``). It reports, never asserts: a system or scenario that fails is shown
@@ -185,7 +186,8 @@ def run_runner(label: str, python: Path, runner: str, db: str, scenarios: list[s
            "--workdir", str(workdir), "--out", str(out), "--idle-seconds", str(args.idle_seconds), *extra]
     if args.quick:
         cmd.append("--quick")
-    full_env = dict(os.environ, BENCH_PIDFILE=str(pidfile), PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = dict(os.environ, BENCH_PIDFILE=str(pidfile), PYTHONUNBUFFERED="1", BENCH_KEEP="1" if args.keep else "0")
+    full_env.update(env or {})
     full_env.update({k: v for k, v in pg_env(args).items()})
     proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, cwd=workdir)
