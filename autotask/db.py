@@ -97,16 +97,6 @@ def notify(using: str) -> None:
             cursor.execute("NOTIFY " + NOTIFY_CHANNEL)
 
 
-def connection_is_usable(using: str) -> bool:
-    connection = connections[using]
-    if connection.connection is None:
-        return True
-    try:
-        return connection.is_usable()
-    except DatabaseError:
-        return False
-
-
 def reset_connection(using: str) -> None:
     """Drop a broken or stale connection; the next query opens a new one."""
     try:

@@ -21,7 +21,7 @@ from django.db.models import F
 
 from . import db, supervisor, timeutil
 from .conf import conf
-from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from .task import CANCELLED, ERROR, RUNNING, WAITING
 
 if TYPE_CHECKING:
     from .tasks import DelayedFunction

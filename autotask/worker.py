@@ -339,9 +339,10 @@ class Worker:
             logger.info("task finished task=%s function=%s status=%s", task["id"], task["function"], outcome.status)
 
     def _leave_connection_clean(self) -> None:
-        """A task that left a transaction open or broke the connection must not harm the next."""
+        """A task that left a transaction open must not harm the next. (A broken
+        connection needs no ping here: recording the outcome reconnects.)"""
         connection = connections[self.using]
-        if connection.in_atomic_block or connection.needs_rollback or not db.connection_is_usable(self.using):
+        if connection.in_atomic_block or connection.needs_rollback:
             logger.warning("a task left the database connection unusable; reconnecting")
             db.reset_connection(self.using)
 
