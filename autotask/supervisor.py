@@ -30,6 +30,18 @@ EXIT_RECYCLE = 3  # replaced itself (max tasks or memory): start a new one at on
 MAX_BACKOFF = 60.0
 
 
+def child_environment() -> dict[str, str]:
+    """The environment of a Python process that must set up this Django project:
+    it imports what this process imports, wherever manage.py lives."""
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+    if getattr(settings, "SETTINGS_MODULE", None):
+        env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
+    return env
+
+
 class Supervisor:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,14 +60,8 @@ class Supervisor:
     def _spawn(self) -> None:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
-        env = dict(os.environ)
+        env = child_environment()
         env[COMPANION_ENV] = "1"
-        # The companion must import what this process imports, wherever manage.py lives.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-        from django.conf import settings
-
-        if getattr(settings, "SETTINGS_MODULE", None):
-            env["DJANGO_SETTINGS_MODULE"] = settings.SETTINGS_MODULE
         command = [conf.WORKER_EXECUTABLE, "-m", "autotask.companion", str(read_fd), str(os.getpid())]
         try:
             self.process = subprocess.Popen(command, pass_fds=(read_fd,), env=env, stdin=subprocess.DEVNULL)

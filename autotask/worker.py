@@ -3,9 +3,12 @@ connection ends the loop; only a stop request does.
 
 One task runs at a time, in the main thread. A heartbeat thread keeps the
 worker's lease alive and watches for a cancel request of the running task; a
-cancel, a timeout or the end of the stop grace period interrupts the task with
-a signal that raises inside it (``TaskCancelled``, ``TaskTimeout``,
-``WorkerStopping``), so the worker itself is never what gets killed.
+cancel, a timeout or the end of the stop grace period interrupts the main
+thread with a signal that raises ``TaskCancelled``, ``TaskTimeout`` or
+``WorkerStopping`` in it. A task with a timeout runs in the worker's runner
+process (``runner.py``), which the interrupt kills; any other task runs in the
+main thread, and the exception is raised inside the task. Either way the
+worker itself is never what gets killed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from . import db, loader, queue, schedules, serialization, timeutil
 from .conf import conf
 from .exceptions import TaskCancelled, TaskTimeout, WorkerStopping
 from .queue import Outcome, WorkerIdentity
+from .runner import Runner, RunnerDied, full_name
 from .supervisor import EXIT_OK, EXIT_RECYCLE
 from .task import CANCELLED, DONE, ERROR, WAITING
 from .wakeup import Waker
@@ -36,13 +40,8 @@ INTERRUPT_SIGNAL = signal.SIGUSR1
 QUICK_TASK = 0.05  # seconds: while tasks are this quick, claim several at once
 
 
-def _full_name(cls: type) -> str:
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
 class Worker:
-    def __init__(self, *, companion: bool = False, parent_fd: int | None = None, install_signals: bool = True) -> None:
+    def __init__(self, *, companion: bool = False, parent_fd: int | None = None) -> None:
         self.using = db.alias()
         self.identity = WorkerIdentity.new()
         self.companion = companion
@@ -50,7 +49,7 @@ class Worker:
         self.exit_code = EXIT_OK
         self.waker = Waker(self.using, on_parent_gone=self.stop)
         self.parent_fd = parent_fd
-        self.install_signals = install_signals
+        self.runner = Runner()
         self.tasks_done = 0
         self.max_tasks = conf.WORKER_MAX_TASKS
         self.max_memory_mb = conf.WORKER_MAX_MEMORY_MB
@@ -80,8 +79,7 @@ class Worker:
 
     def run(self) -> int:
         """Run until stopped; return the exit code for the supervisor."""
-        if self.install_signals:
-            self._install_signal_handlers()
+        self._install_signal_handlers()
         if self.parent_fd is not None:
             self.waker.watch_parent(self.parent_fd)
         logger.info("worker started worker=%s companion=%s", self.identity.label, self.companion)
@@ -96,6 +94,7 @@ class Worker:
         finally:
             self.stopping.set()
             self.waker.close()
+            self.runner.close()
             if heartbeat.is_alive():
                 heartbeat.join(timeout=5)
             self._unregister()
@@ -252,7 +251,7 @@ class Worker:
             func = loader.resolve(task["function"])
             args, kwargs = serialization.loads_call(task["arguments"])
         except (ImportError, ValueError) as exc:
-            outcome = Outcome(ERROR, error_message=str(exc), exception_class=_full_name(type(exc)))
+            outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
         else:
             logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
             token = _current_task.set(DelayedTask(task["id"]))
@@ -277,37 +276,51 @@ class Worker:
 
     def _call(self, func: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]
+        in_runner = bool(timeout) and conf.TIMEOUT_MODE == "process"
         self._interrupt = None
+        self._in_task = True
         try:
-            if timeout and self.install_signals:
-                signal.setitimer(signal.ITIMER_REAL, timeout)
-            self._in_task = True
             try:
-                result = func(*args, **kwargs)
+                if in_runner:
+                    self.runner.start()  # outside the timeout: Django's set-up is not the task's time
+                if timeout:
+                    signal.setitimer(signal.ITIMER_REAL, timeout)
+                if in_runner:
+                    answer = self.runner.run(task)
+                else:
+                    result = func(*args, **kwargs)
             finally:
                 self._in_task = False
-                if timeout and self.install_signals:
+                if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            return Outcome(DONE, result=serialization.dumps(result, "the result"))
+            if not in_runner:
+                return Outcome(DONE, result=serialization.dumps(result, "the result"))
+            if "error" in answer:
+                return self._failed(task, answer["error"], answer["class"], answer["traceback"])
+            return Outcome(DONE, result=answer["result"])
         except WorkerStopping:
             # Handed back unfinished: it runs again, and this run doesn't count.
             return Outcome(WAITING, error_message="handed back: its worker stopped", attempts_delta=-1)
         except TaskCancelled:
-            return Outcome(CANCELLED, error_message="cancelled while running", exception_class=_full_name(TaskCancelled))
+            return Outcome(CANCELLED, error_message="cancelled while running", exception_class=full_name(TaskCancelled))
+        except RunnerDied as exc:
+            return self._failed(task, str(exc), full_name(RunnerDied), "")
         except BaseException as exc:  # a task's failure, even SystemExit, is the task's
-            if isinstance(exc, TaskTimeout):
-                message = f"timed out after {timeout:g} s"
-            else:
-                message = str(exc)
-            outcome = Outcome(
-                ERROR, error_message=message, exception_class=_full_name(type(exc)), traceback=traceback.format_exc()
-            )
-            if task["attempts"] <= task["retries"]:
-                outcome.status = WAITING
-                outcome.retry_at = timeutil.now() + dt.timedelta(seconds=conf.RETRY_DELAY)
+            message = f"timed out after {timeout:g} s" if isinstance(exc, TaskTimeout) else str(exc)
+            trace = "" if in_runner else traceback.format_exc()  # in the runner's case, the worker's frames
+            outcome = self._failed(task, message, full_name(type(exc)), trace)
             if isinstance(exc, KeyboardInterrupt):
                 self.stop()
             return outcome
+
+    @staticmethod
+    def _failed(task: dict[str, Any], message: str, exception_class: str, trace: str) -> Outcome:
+        """A failed run: ERROR, or WAITING for a retry if retries remain."""
+        outcome = Outcome(ERROR, error_message=message, exception_class=exception_class, traceback=trace)
+        if task["attempts"] <= task["retries"]:
+            outcome.status = WAITING
+            outcome.retry_at = timeutil.now() + dt.timedelta(seconds=conf.RETRY_DELAY)
+        return outcome
 
     def _until_recorded(self, record: Any) -> Any:
         """Write a run's outcome, however long the database is away: a restart of the
@@ -364,7 +377,7 @@ class Worker:
             raise TaskTimeout("timed out")
 
     def _interrupt_task(self, exc: BaseException) -> None:
-        if self._current is None or not self.install_signals:
+        if self._current is None:
             return
         self._interrupt = exc
         signal.pthread_kill(self._main_thread.ident, INTERRUPT_SIGNAL)

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import signal
 import time
 
 import autotask
@@ -63,6 +64,36 @@ def sleep_for_with_retry(seconds, key=""):
 def sleep_past_timeout(seconds):
     time.sleep(seconds)
     return "not reached"
+
+
+def _block_signals_and_sleep(seconds, key):
+    """Like C code that blocks without looking at signals: no exception can stop it."""
+    Note.objects.create(key=key, value="started", pid=os.getpid())
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGUSR1, signal.SIGTERM, signal.SIGINT})
+    time.sleep(seconds)
+    return "not reached"
+
+
+@delayed_task(timeout=1)
+def deaf_past_timeout(seconds, key):
+    return _block_signals_and_sleep(seconds, key)
+
+
+@delayed_task(timeout=600)
+def deaf_within_timeout(seconds, key):
+    return _block_signals_and_sleep(seconds, key)
+
+
+@delayed_task(timeout=60)
+def exit_process(code, key):
+    Note.objects.create(key=key, value="exited", pid=os.getpid())
+    os._exit(code)
+
+
+@delayed_task(timeout=60)
+def runner_pid(key):
+    Note.objects.create(key=key, value=str(autotask.current_task().id), pid=os.getpid())
+    return os.getpid()
 
 
 @delayed_task()

@@ -111,8 +111,9 @@ def test_delay_is_respected(processes):
     assert (started - row.created_at).total_seconds() >= 1.5
 
 
-def test_timeout_stops_the_run_and_the_worker_lives_on(processes):
-    processes.worker()
+@pytest.mark.parametrize("mode", ["process", "signal"])
+def test_timeout_stops_the_run_and_the_worker_lives_on(processes, mode):
+    processes.worker(AUTOTASK_TEST_TIMEOUT_MODE=mode)
     handle = tasks.sleep_past_timeout(30)
     with pytest.raises(TaskError, match="timed out after 0.5 s"):
         handle.wait(timeout=60)
