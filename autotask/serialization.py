@@ -16,6 +16,8 @@ from decimal import Decimal
 from typing import Any, Callable
 
 TAG = "__autotask__"
+_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder: json.dumps with options makes one per call
+_PLAIN = frozenset({type(None), bool, int, float, str})  # exactly these types are stored as they are
 
 
 class _Unstorable(TypeError):
@@ -26,12 +28,11 @@ class _Unstorable(TypeError):
 
 
 def _encode(value: Any, path: str) -> Any:
-    # Order matters: bool is an int, datetime is a date.
-    if value is None or isinstance(value, (bool, int, float, str)):
-        if type(value) not in (type(None), bool, int, float, str):
-            # Subclasses (IntEnum, SafeString...) would not come back as themselves.
-            raise _Unstorable(path, value)
+    if type(value) in _PLAIN:
         return value
+    if isinstance(value, (bool, int, float, str)):
+        # Subclasses (IntEnum, SafeString...) would not come back as themselves.
+        raise _Unstorable(path, value)
     if isinstance(value, list):
         return [_encode(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -99,7 +100,7 @@ def encode(value: Any, name: str = "value") -> Any:
 
 def dumps(value: Any, name: str = "value") -> str:
     """Serialize ``value`` to a JSON string (see ``encode``)."""
-    return json.dumps(encode(value, name), separators=(",", ":"))
+    return _JSON.encode(encode(value, name))
 
 
 def loads(text: str) -> Any:
@@ -112,11 +113,19 @@ def loads(text: str) -> Any:
 
 def dumps_call(args: tuple[Any, ...], kwargs: dict[str, Any], names: Callable[[int], str]) -> str:
     """Serialize a call's arguments; ``names(i)`` gives the name of positional argument ``i``."""
-    data = {
-        "args": [encode(arg, f"argument {names(i)!r}") for i, arg in enumerate(args)],
-        "kwargs": {key: encode(arg, f"argument {key!r}") for key, arg in kwargs.items()},
-    }
-    return json.dumps(data, separators=(",", ":"))
+    try:
+        data = {
+            "args": [_encode(arg, "") for arg in args],
+            "kwargs": {key: _encode(arg, "") for key, arg in kwargs.items()},
+        }
+    except (_Unstorable, RecursionError):
+        # Again, argument by argument, for an error message that names the argument.
+        for i, arg in enumerate(args):
+            encode(arg, f"argument {names(i)!r}")
+        for key, arg in kwargs.items():
+            encode(arg, f"argument {key!r}")
+        raise
+    return _JSON.encode(data)
 
 
 def loads_call(text: str) -> tuple[list[Any], dict[str, Any]]:

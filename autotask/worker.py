@@ -198,6 +198,10 @@ class Worker:
                 self._record(ran)
                 ran, batch_started = [], time.monotonic()
             self._recycle_if_needed()
+            if self._last_duration >= QUICK_TASK and index < len(claimed) - 1:
+                # The batch's tasks are not all quick: the rest go back, for any worker to take.
+                queue.release(self.identity, [t["id"] for t in claimed[index + 1:]])
+                break
         self._record(ran)
         return bool(claimed)
 

@@ -5,6 +5,7 @@ import signal
 import time
 
 import pytest
+from django.db import transaction
 
 from autotask import TaskError
 from autotask.models import Task, Worker
@@ -164,6 +165,27 @@ def test_killed_worker_without_retries_ends_error_saying_so(processes):
     processes.worker()
     wait_until(lambda: handle.status == ERROR, 120, "the lost task to end ERROR")
     assert "was lost" in handle.error_message
+
+
+def test_a_killed_worker_s_batch_runs_again_none_started_ends_error(processes):
+    """Quick tasks are claimed in batches: after a kill -9, the batch's tasks that
+    never started (or whose outcome wasn't written yet) run again, retries or not."""
+    victim = processes.worker()
+    tasks.noop().wait(timeout=60)  # a quick run, so the next claim takes a batch
+    with transaction.atomic():  # stored at once: one claim takes them all
+        first = tasks.record("before")
+        slow = tasks.sleep_for(3, key="batch-slow")
+        rest = [tasks.record(f"after-{i}") for i in range(3)]
+    wait_until(lambda: Note.objects.filter(key="batch-slow").exists(), 60, "the slow task to start")
+    held = Task.objects.filter(status=RUNNING).count()
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    processes.worker()
+    handles = [first, slow, *rest]
+    wait_until(lambda: all(h.ready for h in handles), 120, "the batch to be settled")
+    assert [h.status for h in handles] == [DONE] * 5
+    assert held > 1  # it was a batch
+    assert Note.objects.filter(key__startswith="after-").count() == 3
 
 
 def test_sigterm_lets_the_running_task_finish(processes):
