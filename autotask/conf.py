@@ -49,7 +49,7 @@ SETTINGS: dict[str, Setting] = {
         "process", (str,), "how a task with a timeout runs: 'process' in the worker's runner process, which a timeout or cancel kills (stops any code); 'signal' in the worker, stopped by an exception raised inside the task (no extra process, but C code that blocks is not stopped)",
         choices=("process", "signal"),
     ),
-    "CLAIM_BATCH": Setting(8, (int,), "most tasks a worker claims in one transaction when many are due"),
+    "CLAIM_BATCH": Setting(64, (int,), "most tasks a worker claims in one transaction when many quick tasks are due"),
     "SQLITE_SYNCHRONOUS": Setting(
         "NORMAL", (str,), "PRAGMA synchronous for SQLite connections (None: SQLite's default, FULL)",
         choices=("OFF", "NORMAL", "FULL", "EXTRA"),

@@ -183,7 +183,9 @@ class Worker:
         self._maintain()
         now = timeutil.now()
         _, self._schedule_waits = schedules.claim_due(now)
-        limit = conf.CLAIM_BATCH if self._last_duration < QUICK_TASK else 1
+        # As many as the last run's time says fit in QUICK_TASK seconds: quick tasks
+        # come in batches, and no batch holds tasks long from other workers.
+        limit = min(conf.CLAIM_BATCH, int(QUICK_TASK / max(self._last_duration, 1e-6)))
         claimed = queue.claim(self.identity, max(1, limit))
         ran: list[tuple[dict[str, Any], Outcome]] = []
         batch_started = time.monotonic()
