@@ -8,11 +8,13 @@ presumed lost can't overwrite the newer state.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import os
 import socket
+import sqlite3
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -166,37 +168,101 @@ class WorkerIdentity:
 
 
 def claim(worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
-    """Mark up to ``limit`` due tasks RUNNING for ``worker`` and return them.
+    """Mark up to ``limit`` due tasks RUNNING for ``worker`` and return them, oldest due first.
 
     PostgreSQL and MySQL skip rows other workers have locked; SQLite's
     immediate transaction lets one writer at a time in.
     """
     using = db.alias()
+    connection = connections[using]
+    if connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)):
+        attempt = functools.partial(_claim_returning, using, worker, limit)
+    else:
+        attempt = functools.partial(_claim_select_update, using, worker, limit)
+    rows = db.retry_locked(attempt, "claim")
+    rows.sort(key=lambda row: (row["run_at"], row["id"]))
+    return rows
+
+
+def _claim_returning(using: str, worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
+    """One ``UPDATE ... RETURNING`` statement: a single round trip on PostgreSQL."""
+    connection = connections[using]
+    sql, fields = _claim_statement(using, connection.vendor)
+    now = timeutil.now()
+    meta = _models().Task._meta
+    at_field = meta.get_field("started_at")
+    params = [
+        RUNNING, meta.get_field("worker_id").get_db_prep_save(worker.id, connection), worker.label,
+        at_field.get_db_prep_save(now, connection), False, WAITING, at_field.get_db_prep_save(now, connection), limit,
+    ]
+    with db.write_transaction(using) if connection.vendor == "sqlite" else contextlib.nullcontext():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            raw_rows = cursor.fetchall()
+    rows = []
+    for raw in raw_rows:
+        row = {}
+        for (name, column, converters), value in zip(fields, raw):
+            for convert in converters:
+                value = convert(value, column, connection)
+            row[name] = value
+        row["started_at"] = now
+        rows.append(row)
+    return rows
+
+
+@functools.lru_cache(maxsize=None)
+def _claim_statement(using: str, vendor: str) -> tuple[str, list[tuple[str, Any, list[Any]]]]:
+    """The claim's SQL on ``using``, and how to turn each returned column into a Python value."""
+    meta = _models().Task._meta
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    due = (
+        f"SELECT {column('id')} FROM {table} WHERE {column('status')} = %s AND {column('run_at')} <= %s "
+        f"ORDER BY {column('run_at')} LIMIT %s" + (" FOR UPDATE SKIP LOCKED" if vendor == "postgresql" else "")
+    )
+    sql = (
+        f"UPDATE {table} SET {column('status')} = %s, {column('worker_id')} = %s, {column('worker')} = %s, "
+        f"{column('attempts')} = {column('attempts')} + 1, {column('started_at')} = %s, "
+        f"{column('finished_at')} = NULL, {column('cancel_requested')} = %s "
+        f"WHERE {column('id')} IN ({due}) RETURNING {', '.join(column(name) for name in CLAIM_FIELDS)}"
+    )
+    fields = []
+    for name in CLAIM_FIELDS:
+        col = meta.get_field(name).get_col(meta.db_table)
+        fields.append((name, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)))
+    return sql, fields
+
+
+def _claim_select_update(using: str, worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
+    """SELECT ... FOR UPDATE SKIP LOCKED, then UPDATE, in one transaction (MySQL/MariaDB
+    have no UPDATE ... RETURNING)."""
     Task = _models().Task
-
-    def attempt() -> list[dict[str, Any]]:
-        now = timeutil.now()
-        with db.write_transaction(using):
-            due = Task.objects.using(using).due(now)
-            if db.vendor(using) != "sqlite":
-                due = due.select_for_update(skip_locked=True)
-            rows = list(due.values(*CLAIM_FIELDS)[:limit])
-            if rows:
-                Task.objects.using(using).filter(pk__in=[r["id"] for r in rows]).update(
-                    status=RUNNING,
-                    worker_id=worker.id,
-                    worker=worker.label,
-                    attempts=F("attempts") + 1,
-                    started_at=now,
-                    finished_at=None,
-                    cancel_requested=False,
-                )
-        for row in rows:
-            row["attempts"] += 1
-            row["started_at"] = now
-        return rows
-
-    return db.retry_locked(attempt, "claim")
+    now = timeutil.now()
+    with db.write_transaction(using):
+        due = Task.objects.using(using).due(now)
+        if db.vendor(using) != "sqlite":
+            due = due.select_for_update(skip_locked=True)
+        rows = list(due.values(*CLAIM_FIELDS)[:limit])
+        if rows:
+            Task.objects.using(using).filter(pk__in=[r["id"] for r in rows]).update(
+                status=RUNNING,
+                worker_id=worker.id,
+                worker=worker.label,
+                attempts=F("attempts") + 1,
+                started_at=now,
+                finished_at=None,
+                cancel_requested=False,
+            )
+    for row in rows:
+        row["attempts"] += 1
+        row["started_at"] = now
+    return rows
 
 
 @dataclass
