@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 INTERRUPT_SIGNAL = signal.SIGUSR1
 QUICK_TASK = 0.05  # seconds: while tasks are this quick, claim several at once
+SCHEDULE_RECHECK = 1.0  # seconds between looks at the schedules while none is due
 
 
 class Worker:
@@ -61,6 +62,8 @@ class Worker:
         self._next_clean = 0.0
         self._registered = False
         self._schedule_waits = False
+        self._next_schedule_due: dt.datetime | None = None
+        self._schedules_recheck_at = 0.0
         self._main_thread = threading.main_thread()
 
     # -- lifecycle -------------------------------------------------------------
@@ -182,7 +185,7 @@ class Worker:
         """Do what is due now; return True if tasks ran."""
         self._maintain()
         now = timeutil.now()
-        _, self._schedule_waits = schedules.claim_due(now)
+        self._claim_schedules(now)
         # As many as the last run's time says fit in QUICK_TASK seconds: quick tasks
         # come in batches, and no batch holds tasks long from other workers.
         limit = min(conf.CLAIM_BATCH, int(QUICK_TASK / max(self._last_duration, 1e-6)))
@@ -207,9 +210,20 @@ class Worker:
         self._record(ran)
         return bool(claimed)
 
+    def _claim_schedules(self, now: dt.datetime) -> None:
+        """Look at the schedules when one is due, and at least every SCHEDULE_RECHECK
+        seconds (another worker may have stored one due sooner): not on every turn."""
+        due = self._next_schedule_due
+        if time.monotonic() < self._schedules_recheck_at and not self._schedule_waits and (due is None or due > now):
+            return
+        _, self._schedule_waits = schedules.claim_due(now)
+        self._next_schedule_due = schedules.next_due_time()
+        self._schedules_recheck_at = time.monotonic() + SCHEDULE_RECHECK
+
     def _idle(self) -> None:
         now = timeutil.now()
-        candidates = [queue.next_due_time(), schedules.next_due_time()]
+        self._next_schedule_due = schedules.next_due_time()
+        candidates = [queue.next_due_time(), self._next_schedule_due]
         timeout = float(conf.HANDLE_TASK_IDLE_TIME)
         for due in candidates:
             if due is not None:
