@@ -80,13 +80,15 @@ def _insert(using: str, func: DelayedFunction, arguments: Sequence[str]) -> list
     meta = models.Task._meta
     connection = connections[using]
     sql, constants = _insert_statement(using, connection.vendor)
-    id_field, at_field = meta.get_field("id"), meta.get_field("run_at")
+    at_field = meta.get_field("run_at")
+    # What UUIDField.get_db_prep_value does, without its checks (they were a fifth of bulk()'s time).
+    native_uuid = connection.features.has_native_uuid_field
     now = timeutil.now()
     created_at = at_field.get_db_prep_save(now, connection)
     run_at = at_field.get_db_prep_save(now + dt.timedelta(seconds=func.delay), connection)
     ids = [models.new_id() for _ in arguments]
     rows = [
-        (id_field.get_db_prep_save(task_id, connection), func.path, stored, run_at, func.retries, func.ttl,
+        (task_id if native_uuid else task_id.hex, func.path, stored, run_at, func.retries, func.ttl,
          func.timeout, created_at, *constants)
         for task_id, stored in zip(ids, arguments)
     ]
