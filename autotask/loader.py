@@ -1,4 +1,4 @@
-"""Find a task's function from its dotted path, as a worker must."""
+"""Dotted paths: find a task's function from its path, as a worker must, and name a class."""
 
 from __future__ import annotations
 
@@ -29,3 +29,9 @@ def resolve(path: str) -> Callable[..., Any]:
             raise ImportError(f"task function {path} no longer exists: {module_name} has no {'.'.join(attrs)}") from None
         return getattr(obj, "func", obj)  # a @delayed_task wrapper runs its plain function
     raise ImportError(f"task function {path} no longer exists: {error}")
+
+
+def full_name(cls: type) -> str:
+    """``module.QualName`` of a class, as stored in a task's ``exception_class``."""
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"

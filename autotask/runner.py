@@ -34,11 +34,6 @@ class RunnerDied(Exception):
     """The runner process ended without answering (it crashed, or couldn't start)."""
 
 
-def full_name(cls: type) -> str:
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
-
-
 # -- the worker's end -------------------------------------------------------------
 
 
@@ -156,6 +151,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
     from django.db import connections
 
     from . import loader, serialization
+    from .loader import full_name
     from .tasks import DelayedTask, _current_task
 
     token = _current_task.set(DelayedTask(request["id"]))

@@ -29,7 +29,8 @@ from . import db, loader, queue, schedules, serialization, timeutil
 from .conf import conf
 from .exceptions import TaskCancelled, TaskTimeout, WorkerStopping
 from .queue import Outcome, WorkerIdentity
-from .runner import Runner, RunnerDied, full_name
+from .loader import full_name
+from .runner import Runner, RunnerDied
 from .supervisor import EXIT_OK, EXIT_RECYCLE
 from .task import CANCELLED, DONE, ERROR, WAITING
 from .wakeup import Waker
@@ -307,14 +308,12 @@ class Worker:
                     signal.setitimer(signal.ITIMER_REAL, timeout)
                 if in_runner:
                     answer = self.runner.run(task)
-                else:
-                    result = func(*args, **kwargs)
+                else:  # the same answer as the runner's; a failure raises here
+                    answer = {"result": serialization.dumps(func(*args, **kwargs), "the result")}
             finally:
                 self._in_task = False
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            if not in_runner:
-                return Outcome(DONE, result=serialization.dumps(result, "the result"))
             if "error" in answer:
                 return self._failed(task, answer["error"], answer["class"], answer["traceback"])
             return Outcome(DONE, result=answer["result"])

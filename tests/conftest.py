@@ -33,6 +33,15 @@ def wait_until(condition: Callable[[], object], timeout: float = 60.0, message: 
         time.sleep(interval)
 
 
+def process_exists(pid):
+    """True while ``pid`` runs (a zombie that nobody reaped yet counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
     """The environment of a child process that uses this test database."""
     env = dict(os.environ)

@@ -7,23 +7,13 @@ import signal
 import pytest
 
 from autotask import TaskError
-from autotask.models import Task
-from autotask.task import CANCELLED, ERROR, RUNNING, WAITING
+from autotask.task import CANCELLED, ERROR, RUNNING
 
 from . import tasks
-from .conftest import wait_until
+from .conftest import process_exists, wait_until
 from .models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def process_exists(pid):
-    """True while ``pid`` runs (a zombie that nobody reaped yet counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_task_with_a_timeout_runs_in_a_runner_process_that_is_kept(processes):
@@ -66,17 +56,6 @@ def test_a_task_that_ends_its_process_is_an_error_and_the_worker_goes_on(process
     assert handle.status == ERROR
     assert tasks.runner_pid("after").wait(timeout=60) != worker.pid
     assert worker.poll() is None
-
-
-def test_a_stopping_worker_hands_back_a_run_that_outlasts_the_grace_and_kills_its_runner(processes):
-    worker = processes.worker(AUTOTASK_TEST_STOP_GRACE="1")
-    handle = tasks.deaf_within_timeout(600, key="deaf-stop")
-    wait_until(lambda: Note.objects.filter(key="deaf-stop").exists(), 60, "the task to start")
-    os.kill(worker.pid, signal.SIGTERM)
-    assert worker.wait(timeout=60) == 0
-    row = Task.objects.get(pk=handle.id)
-    assert row.status == WAITING and row.attempts == 0 and "handed back" in row.error_message
-    assert not process_exists(Note.objects.get(key="deaf-stop").pid)
 
 
 def test_the_runner_of_a_killed_worker_ends_by_itself(processes):

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 from django.db import transaction
@@ -12,7 +11,7 @@ from autotask.models import Task, Worker
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
 from . import tasks
-from .conftest import wait_until
+from .conftest import process_exists, wait_until
 from .models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -216,15 +215,17 @@ def test_worker_waits_for_missing_tables(processes):
     wait_until(lambda: Worker.objects.exists(), 60, "the worker to start once the tables exist")
 
 
-def test_a_task_still_running_after_the_stop_grace_is_handed_back(processes):
+@pytest.mark.parametrize("task", [tasks.sleep_for, tasks.deaf_within_timeout], ids=["in-worker", "in-runner"])
+def test_a_task_still_running_after_the_stop_grace_is_handed_back(processes, task):
     worker = processes.worker(AUTOTASK_TEST_STOP_GRACE="1")
-    handle = tasks.sleep_for(600, key="too-long")
+    handle = task(600, key="too-long")
     wait_until(lambda: Note.objects.filter(key="too-long").exists(), 60, "the task to start")
     os.kill(worker.pid, signal.SIGTERM)
     assert worker.wait(timeout=60) == 0
     row = Task.objects.get(pk=handle.id)
     assert row.status == WAITING and row.attempts == 0 and row.worker_id is None
     assert "handed back" in row.error_message
+    assert not process_exists(Note.objects.get(key="too-long").pid)  # the runner, if any, is killed
 
 
 def test_a_worker_replaces_itself_after_max_tasks_without_losing_or_doubling(processes):
