@@ -84,6 +84,9 @@ def _decode_object(obj: dict[str, Any]) -> Any:
     return _DECODERS[kind](obj["v"])
 
 
+_DECODER = json.JSONDecoder(object_hook=_decode_object)  # one decoder, as for the encoder
+
+
 def encode(value: Any, name: str = "value") -> Any:
     """``value`` as plain JSON data; a ``TypeError`` names ``name`` and the part that can't be stored."""
     try:
@@ -106,7 +109,7 @@ def dumps(value: Any, name: str = "value") -> str:
 def loads(text: str) -> Any:
     """The value ``dumps`` stored; ``ValueError`` if the text is not what ``dumps`` writes."""
     try:
-        return json.loads(text, object_hook=_decode_object)
+        return _DECODER.decode(text)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"stored data can't be read: {exc}") from exc
 

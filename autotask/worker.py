@@ -66,6 +66,7 @@ class Worker:
         self._next_schedule_due: dt.datetime | None = None
         self._schedules_recheck_at = 0.0
         self._main_thread = threading.main_thread()
+        self._functions: dict[str, Any] = {}  # dotted path -> function, once imported
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -269,7 +270,7 @@ class Worker:
         task["started_at"] = timeutil.now()
         outcome: Outcome
         try:
-            func = loader.resolve(task["function"])
+            func = self._functions.get(task["function"]) or self._resolve(task["function"])
             args, kwargs = serialization.loads_call(task["arguments"])
         except (ImportError, ValueError) as exc:
             outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
@@ -287,6 +288,10 @@ class Worker:
         self.tasks_done += 1
         self._leave_connection_clean()
         return outcome
+
+    def _resolve(self, path: str) -> Any:
+        func = self._functions[path] = loader.resolve(path)  # only found functions are kept
+        return func
 
     def _record(self, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
         if not ran:

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
-from autotask import TaskError
+from autotask import TaskError, queue, serialization
 from autotask.models import Task
 from autotask.task import CANCELLED, WAITING
 from autotask.tasks import Call, DelayedFunction, DelayedTask, cron_task, delayed_task, periodic_task
@@ -156,6 +156,31 @@ def test_bulk_stores_many_calls():
         tasks.add.bulk([(1, object())])
     with pytest.raises(TypeError, match="bulk"):
         tasks.add.bulk([5])
+
+
+@pytest.mark.django_db
+def test_bulk_over_several_statements_stores_each_call_with_its_own_id():
+    count = 2 * queue.BULK_CHUNK + 7  # several statements on every database
+    handles = tasks.sleep_past_timeout.bulk([(i,) for i in range(count)])
+    stored = {row["id"]: row for row in Task.objects.values()}
+    assert len(stored) == count
+    for i, handle in enumerate(handles):
+        assert serialization.loads_call(stored[handle.id]["arguments"]) == ([i], {})
+    single = Task.objects.filter(pk=tasks.sleep_past_timeout(0).id).values().get()
+    for row in (stored[handles[0].id], stored[handles[-1].id]):  # the same row as a single call's, but for id and args
+        for name in ("function", "status", "retries", "ttl", "timeout", "attempts", "losses", "worker", "worker_id",
+                     "cancel_requested", "error_message", "result", "started_at", "finished_at", "expires_at"):
+            assert row[name] == single[name], name
+        assert row["run_at"] == row["created_at"] <= single["created_at"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bulk_rolls_back_with_the_caller_s_transaction():
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            tasks.noop.bulk([()] * 1200)
+            raise RuntimeError("rollback")
+    assert Task.objects.count() == 0
 
 
 @pytest.mark.django_db
