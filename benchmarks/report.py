@@ -14,6 +14,7 @@ ROWS = [
     ("enqueue: bulk speed-up over single calls, x", ("enqueue", "bulk_speedup"), None),
     ("drain: tasks/s (start to end mark)", ("drain", "tasks_per_s"), "higher"),
     ("drain: tasks/s from the table", ("drain", "table_tasks_per_s"), None),
+    ("drain: tasks per run (sized to about 2 s)", ("drain", "tasks"), None),
     ("pickup, idle worker: p50 ms (in task)", ("latency", "in_task", "p50_ms"), "lower"),
     ("pickup, idle worker: p95 ms (in task)", ("latency", "in_task", "p95_ms"), "lower"),
     ("pickup, idle worker: p50 ms (table)", ("latency", "table", "p50_ms"), None),

@@ -28,18 +28,21 @@ What is measured (one worker process with its default concurrency, no-op tasks)
 enqueue   µs per call: 10,000 single calls (2,000 for peers; the median of 5 rounds)
           and one bulk call of the same count (autotask ``fn.bulk``, Procrastinate
           ``batch_defer``, dj_queue ``enqueue_all``); no worker running.
-drain     tasks/s over 2,000 stored tasks, the median of 3 runs: from the moment a
+drain     tasks/s over stored tasks, the median of 3 runs: from the moment a
           "start" mark task ran to the moment an "end" mark task ran (stored just before
           and after the no-ops; marks write ``time.time()`` in the task). The same method
           for every system (dj_queue runs 3 threads, so its end mark may run a few tasks
           early); autotask's table figure (first started_at to last finished_at) too.
+          A first run of 2,000 tasks sizes the measured ones to about 2 s each (2,000 to
+          20,000 tasks): a fast system is not timed over a tenth of a second.
 pickup    latency on an idle worker (1 s after a warm-up task): marks enqueued 100-200 ms apart;
           in-task time minus client time before the call (p50/p95 over 40). For
           autotask also started_at - created_at from the table, and on SQLite also the
           companion of the enqueuing process (woken through its pipe).
 quiet     the same after 60 s of quiet (all systems' quiet minutes run at once,
           their measurements a few seconds apart): the first task's latency.
-backlog   drain tasks/s with 200,000 not-yet-due tasks stored, and its ratio to drain
+backlog   drain tasks/s (as many tasks as drain, the median of 3 runs, 1 if a run takes over
+          10 s) with 200,000 not-yet-due tasks stored, and its ratio to drain
           (Huey's go straight into its schedule table: through the queue its consumer
           would move them one by one, at about 2,000/s).
 memory    RSS (VmRSS summed over the worker's process group) after warm-up and after
