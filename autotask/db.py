@@ -89,14 +89,6 @@ def retry_locked(action: Callable[[], T], what: str, attempts: int = 50) -> T:
     raise AssertionError("unreachable")
 
 
-def notify(using: str) -> None:
-    """Tell PostgreSQL listeners that there is new work; delivered at commit."""
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("NOTIFY " + NOTIFY_CHANNEL)
-
-
 def reset_connection(using: str) -> None:
     """Drop a broken or stale connection; the next query opens a new one."""
     try:

@@ -1,7 +1,7 @@
 """How an idle worker learns that there is new work, without waiting out its idle sleep.
 
 - The companion's parent writes to a pipe after each commit that stored a task.
-- On PostgreSQL every worker LISTENs; each enqueue sends NOTIFY (delivered at commit).
+- On PostgreSQL every worker LISTENs; the INSERT of each enqueue also notifies (delivered at commit).
 - On SQLite, ``PRAGMA data_version`` changes when another connection commits:
   a check that reads no table, made every ``POLL_INTERVAL`` (10 ms by default).
 - On MySQL/MariaDB a short poll of the due-task index (the earliest due time).

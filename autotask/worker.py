@@ -234,6 +234,7 @@ class Worker:
             timeout = max(timeout, 0.05)  # a due schedule waits for its running run to end
         timeout = min(timeout, max(0.0, self._next_maintenance - time.monotonic()))
         if timeout > 0:
+            logger.debug("idle for up to %g s", round(timeout, 3))
             self.waker.wait(timeout)
 
     def _maintain(self) -> None:

@@ -1,6 +1,7 @@
 """Real worker processes against the test database: claim, run, record."""
 
 import os
+import re
 import signal
 
 import pytest
@@ -34,6 +35,19 @@ def test_runs_a_task_and_records_the_run(processes):
     assert int(pid) > 0 and host
     row = Task.objects.get(pk=handle.id)
     assert row.expires_at > row.finished_at
+
+
+@pytest.mark.parametrize("how", ["single", "bulk"])
+def test_new_work_wakes_an_idle_worker_long_before_its_idle_time(processes, how):
+    # Nothing but the wake-up (LISTEN/NOTIFY, SQLite's data_version, MySQL's index poll)
+    # can start these tasks within the deadline: the worker would sleep an hour.
+    worker = processes.worker(
+        AUTOTASK_TEST_IDLE_TIME="3600", AUTOTASK_TEST_HEARTBEAT_INTERVAL="3600", AUTOTASK_LOG_LEVEL="DEBUG"
+    )
+    assert tasks.add(1, 1).wait(timeout=60) == 2
+    wait_until(lambda: re.search(r"idle for up to \d{4}", processes.log(worker)), message="the worker to go idle")
+    handles = [tasks.add(2, 3)] if how == "single" else tasks.add.bulk([(2, 3), (4, 5)])
+    assert [handle.wait(timeout=60) for handle in handles] == [5, 9][: len(handles)]
 
 
 def test_result_types_round_trip_through_the_worker(processes):
