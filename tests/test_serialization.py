@@ -1,4 +1,5 @@
 import datetime as dt
+import json
 import uuid
 from decimal import Decimal
 
@@ -20,6 +21,13 @@ def test_round_trip_keeps_value_and_type(value):
     back = serialization.loads(serialization.dumps(value))
     assert back == value
     assert type(back) is type(value)
+
+
+def test_stored_text_is_what_json_dumps_writes():
+    value = {"text": "ünïcode \u2028 \"quoted\"", "numbers": [1, -2.5, 1e300, float("inf"), float("nan")], "nested": {"a": [None, True]}}
+    assert serialization.dumps(value) == json.dumps(value, separators=(",", ":"))
+    back = serialization.loads(serialization.dumps(value))
+    assert back["text"] == value["text"] and back["numbers"][:4] == value["numbers"][:4]
 
 
 class Custom:
