@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import logging
 import os
 import socket
@@ -126,25 +127,28 @@ def _insert(using: str, func: DelayedFunction, arguments: Sequence[str]) -> list
     now = timeutil.now()
     call = (func.path, db_time(now + dt.timedelta(seconds=func.delay)), func.retries, func.ttl, func.timeout, db_time(now))
     ids = _models().new_ids(len(arguments))
-    rows = [(db_uuid(task_id), stored) for task_id, stored in zip(ids, arguments)]
+    db_ids = [db_uuid(task_id) for task_id in ids]
     with connection.cursor() as cursor:
-        if len(rows) == 1 or vendor not in ("sqlite", "postgresql"):
+        if len(ids) == 1 or vendor not in ("sqlite", "postgresql"):
             # One row, or MySQL/MariaDB, whose driver makes an executemany() of an
             # INSERT one multi-row INSERT itself.
             sql, constants = _insert_statement(using, vendor)
-            if len(rows) == 1:
-                cursor.execute(sql, (*call, *constants, *rows[0]))
+            if len(ids) == 1:
+                cursor.execute(sql, (*call, *constants, db_ids[0], arguments[0]))
             else:
-                cursor.executemany(sql, [(*call, *constants, *row) for row in rows])
+                cursor.executemany(sql, [(*call, *constants, *row) for row in zip(db_ids, arguments)])
             return ids
-        chunk = BULK_CHUNK if vendor == "postgresql" else (connection.features.max_query_params - len(call) - len(INSERT_CONSTANTS)) // len(ROW_FIELDS)
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            sql, constants = _insert_statement(using, vendor, len(part))
-            if vendor == "postgresql":
-                cursor.execute(sql, [*call, *constants, [row[0] for row in part], [row[1] for row in part]])
-            else:
-                cursor.execute(sql, [*call, *constants, *(value for row in part for value in row)])
+        if vendor == "postgresql":
+            chunk = BULK_CHUNK
+        else:  # SQLite: as many rows as its limit of parameters per statement allows
+            chunk = (connection.features.max_query_params - len(call) - len(INSERT_CONSTANTS)) // len(ROW_FIELDS)
+        for start in range(0, len(ids), chunk):
+            part_ids, part_arguments = db_ids[start : start + chunk], arguments[start : start + chunk]
+            sql, constants = _insert_statement(using, vendor, len(part_ids))
+            if vendor == "postgresql":  # one array per row field
+                cursor.execute(sql, [*call, *constants, part_ids, part_arguments])
+            else:  # row after row
+                cursor.execute(sql, [*call, *constants, *itertools.chain.from_iterable(zip(part_ids, part_arguments))])
     return ids
 
 

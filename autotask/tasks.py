@@ -53,6 +53,8 @@ class DelayedTask:
     ``DelayedTask(id)`` rebuilds a handle from a stored id in any process.
     """
 
+    __slots__ = ("id",)  # bulk() makes thousands at once
+
     def __init__(self, id: uuid.UUID | str) -> None:
         self.id = id if isinstance(id, uuid.UUID) else uuid.UUID(str(id))
 

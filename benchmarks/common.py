@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import json
 import os
 import random
@@ -205,6 +206,7 @@ class Context:
 
 
 def _timed_singles(system, n: int) -> float:
+    gc.collect()  # each timed round starts without the garbage of the ones before
     t = time.perf_counter()
     for i in range(n):
         system.enqueue_one(i)
@@ -225,6 +227,7 @@ def scenario_enqueue(system, ctx: Context) -> dict:
         for _ in range(ctx.n(5, 1)):
             system.reset()
             settle(system)
+            gc.collect()
             t = time.perf_counter()
             system.enqueue_bulk(n)
             bulk_rounds.append((time.perf_counter() - t) / n * 1e6)
