@@ -50,7 +50,8 @@ backlog   drain tasks/s (as many tasks as drain, the median of 3 runs, 1 if a ru
           would move them one by one, at about 2,000/s).
 memory    RSS (VmRSS summed over the worker's process group) after warm-up and after
           10,000 more tasks.
-schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs.
+schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs
+          (in the main phase, on a quiet machine).
 
 Each scenario starts on a settled disk (CHECKPOINT or wal_checkpoint, then sync), and
 the systems run one after another, except the quiet period, which all spend at once.
@@ -315,14 +316,13 @@ def plan(args: argparse.Namespace, pythons: dict) -> list[tuple[str, str]]:
 
 
 def quiet_phase(args, pythons, runs, workdir, results) -> None:
-    """Every system's quiet period at once (plus autotask's schedule runs); measurements staggered."""
+    """Every system's quiet period at once; measurements staggered."""
     jobs = []
     for name, db in runs:
         scenario_sets = [("idle", "idle")]
         if name == "autotask":
             if db == "sqlite":
                 scenario_sets.append(("idle_companion", "idle_companion"))
-            scenario_sets.append(("schedules", "schedules"))
         for key, scenario in scenario_sets:
             jobs.append((name, db, key, scenario))
     setup_allowance = 25
@@ -333,16 +333,12 @@ def quiet_phase(args, pythons, runs, workdir, results) -> None:
         if isinstance(pythons[name], str):
             continue
         spec = AUTOTASK if name == "autotask" else PEERS[name]
-        extra = []
-        if scenario != "schedules":
-            extra = ["--measure-at", str(start + setup_allowance + args.idle_seconds + 3 * measuring)]
-            measuring += 1
+        extra = ["--measure-at", str(start + setup_allowance + args.idle_seconds + 3 * measuring)]
+        measuring += 1
         env = {"BENCH_PG_NAME": f"{pg_prefix(name)}_{key}"}
         target = results.setdefault(name, {}).setdefault(db, {})
 
         def job(name=name, db=db, key=key, scenario=scenario, spec=spec, extra=extra, env=env, target=target):
-            if scenario == "schedules":  # once the others' set-up is done, so that it does not disturb these runs
-                time.sleep(setup_allowance)
             result = run_runner(f"{name}/{db}/{key}", pythons[name], spec["runner"], db, [scenario],
                                 workdir / f"{name}-{db}-{key}", args, env, extra, timeout=args.idle_seconds + 240)
             target[key] = result.get(scenario) or {"error": result.get("error", "no result")}
@@ -367,8 +363,12 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
             continue
         spec = AUTOTASK if name == "autotask" else PEERS[name]
         scenarios = list(MAIN_SCENARIOS)
-        if name == "autotask" and db == "sqlite":
-            scenarios.insert(1, "companion")
+        if name == "autotask":
+            if db == "sqlite":
+                scenarios.insert(1, "companion")
+            # On a quiet machine: in the quiet phase, the others' set-up (databases
+            # made, migrated, checkpointed) once delayed a run by 2 s.
+            scenarios.append("schedules")
         result = run_runner(f"{name}/{db}", pythons[name], spec["runner"], db, scenarios, workdir / f"{name}-{db}",
                             args, {"BENCH_PG_NAME": pg_prefix(name)}, timeout=args.runner_timeout)
         if "error" in result and len(result) == 1:
