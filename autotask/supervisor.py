@@ -148,14 +148,34 @@ def start_companion() -> Supervisor:
     return _supervisor
 
 
+#: Modules whose fork makes a helper process (a Pool's or a ProcessPoolExecutor's).
+HELPER_FORKERS = ("multiprocessing.popen_fork", "billiard.popen_fork")
+
+
+def forked_by_multiprocessing() -> bool:
+    """In a child just forked: whether ``multiprocessing`` (or Celery's billiard)
+    forked it, which is on the call stack of ``os.fork()`` while at-fork hooks run."""
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_globals.get("__name__") in HELPER_FORKERS:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _after_fork_in_child() -> None:
     # gunicorn --preload and friends fork workers after the app loaded: each
-    # serving child gets its own companion, and none holds another's pipe.
+    # serving child gets its own companion, and none holds another's pipe. A
+    # multiprocessing helper of a request gets none: its parent's companion (or
+    # any other worker) runs what it stores.
     global _supervisor
     if _supervisor is None:
         return
     _supervisor.forget_after_fork()
     _supervisor = None
+    if forked_by_multiprocessing():
+        logger.debug("forked by multiprocessing pid=%s: no companion", os.getpid())
+        return
     start_companion()
 
 

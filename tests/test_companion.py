@@ -94,6 +94,16 @@ def test_forked_serving_processes_each_get_their_own_companion(processes):
             assert int(stat.read().split(")")[-1].split()[1]) == child  # its parent is the serving child
 
 
+def test_multiprocessing_helpers_get_no_companion_of_their_own():
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.run_multiprocessing"], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"),
+    )
+    lines = dict(line.split() for line in result.stdout.splitlines())
+    assert lines["parent"].isdigit(), result.stdout + result.stderr  # the Django process has one
+    assert lines["process"] == "none" and lines["pool"] == "none", result.stdout + result.stderr
+
+
 def _startup_log(*args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "django", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
