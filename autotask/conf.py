@@ -44,7 +44,7 @@ SETTINGS: dict[str, Setting] = {
     "MAX_WORKER_LOSSES": Setting(3, (int,), "a task whose worker died this many times is not run again"),
     "STOP_GRACE": Setting(30, (int, float), "seconds a stopping worker lets its running task finish before handing it back"),
     "WORKER_MAX_TASKS": Setting(None, (int,), "a worker replaces itself after this many tasks (None: never)"),
-    "WORKER_MAX_MEMORY_MB": Setting(None, (int, float), "a worker replaces itself above this resident memory (None: never)"),
+    "WORKER_MAX_MEMORY_MB": Setting(None, (int, float), "a worker replaces itself above this resident memory, and a runner above it is replaced (None: never)"),
     "TIMEOUT_MODE": Setting(
         "process", (str,), "how a task with a timeout runs: 'process' in the worker's runner process, which a timeout or cancel kills (stops any code); 'signal' in the worker, stopped by an exception raised inside the task (no extra process, but C code that blocks is not stopped)",
         choices=("process", "signal"),

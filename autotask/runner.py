@@ -107,6 +107,19 @@ class Runner:
             return f"killed by {signal.Signals(-code).name}"
         return f"exit code {code}"
 
+    def rss_mb(self) -> float:
+        """The runner's resident memory in MB (0 without a runner, or where /proc can't tell)."""
+        if self.process is None:
+            return 0.0
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0.0
+
     def kill(self) -> None:
         """End the runner at once; the next ``start()`` makes a new one."""
         process, self.process = self.process, None

@@ -254,8 +254,13 @@ class Worker:
             reason = f"ran {self.tasks_done} tasks"
         elif self.max_memory_mb:
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            runner_mb = self.runner.rss_mb()
             if rss_mb > self.max_memory_mb:
                 reason = f"uses {rss_mb:.0f} MB"
+            elif runner_mb > self.max_memory_mb:
+                # The runner holds what timed tasks left behind: a new one starts on next need.
+                logger.info("task runner uses %.0f MB: replacing it", runner_mb)
+                self.runner.close()
         if reason:
             logger.info("worker replaces itself: %s", reason)
             self.exit_code = EXIT_RECYCLE

@@ -90,6 +90,15 @@ def exit_process(code, key):
     os._exit(code)
 
 
+_kept = []
+
+
+@delayed_task(timeout=60)
+def keep_memory(megabytes):
+    """Leaves ``megabytes`` of memory held by the process that ran it."""
+    _kept.append(bytearray(megabytes * 1024 * 1024))
+
+
 @delayed_task(timeout=60)
 def runner_pid(key):
     Note.objects.create(key=key, value=str(autotask.current_task().id), pid=os.getpid())

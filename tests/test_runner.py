@@ -26,6 +26,16 @@ def test_a_task_with_a_timeout_runs_in_a_runner_process_that_is_kept(processes):
     assert tasks.add(1, 1).wait(timeout=60) == 2  # tasks without a timeout run in the worker itself
 
 
+def test_a_runner_above_the_memory_limit_is_replaced(processes):
+    worker = processes.worker(AUTOTASK_TEST_MAX_MEMORY_MB="200")  # the worker itself stays far below
+    first = tasks.runner_pid("before").wait(timeout=60)
+    assert tasks.runner_pid("still").wait(timeout=60) == first
+    tasks.keep_memory(300).wait(timeout=60)
+    replaced = tasks.runner_pid("after").wait(timeout=60)
+    assert replaced != first and not process_exists(first)
+    assert worker.poll() is None and tasks.add(1, 2).wait(timeout=60) == 3
+
+
 def test_a_timeout_stops_code_that_ignores_signals(processes):
     worker = processes.worker()
     handle = tasks.deaf_past_timeout(600, key="deaf")
