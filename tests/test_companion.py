@@ -11,6 +11,7 @@ import pytest
 
 from autotask.models import Task
 
+from . import tasks
 from .conftest import ROOT, subprocess_env, wait_until
 from .models import Note
 
@@ -141,6 +142,56 @@ def test_runserver_starts_one_companion_in_its_serving_child_only(processes, tmp
     text = log.read_text()
     assert "reason=the autoreloader's parent process of runserver" in text
     assert len(re.findall(r"start=True", text)) == 1, text
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid``, with their command lines."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    found[int(entry)] = cmdline.read().replace(b"\0", b" ").decode()
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def companions_of(pid: int) -> list[int]:
+    return [child for child, cmdline in children(pid).items() if "autotask.companion" in cmdline]
+
+
+def test_gunicorn_preload_gives_each_serving_worker_its_own_companion(processes):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    master = processes.start(
+        "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", "tests.wsgi:application",
+        env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"), name="gunicorn",
+    )
+
+    def serving_workers() -> dict[int, list[int]]:
+        """Each gunicorn worker with its companions, once there are two workers with one each."""
+        workers = {pid: companions_of(pid) for pid in children(master.pid) if pid not in companions_of(master.pid)}
+        return workers if len(workers) == 2 and all(len(c) == 1 for c in workers.values()) else {}
+
+    workers = wait_until(serving_workers, 120, "two gunicorn workers, each with one companion")
+    assert len(companions_of(master.pid)) == 1  # the master loaded the app before forking: it keeps one
+    # A worker killed by a signal: its companion ends with it, and its replacement gets its own.
+    victim, [victim_companion] = next(iter(workers.items()))
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not alive(victim_companion), 60, "the killed worker's companion to end")
+    replaced = wait_until(lambda: (w := serving_workers()) and victim not in w and w, 120, "a new worker with a companion")
+    assert all(companion != victim_companion for [companion] in replaced.values())
+    handle = tasks.add(20, 22)
+    assert handle.wait(timeout=60) == 42  # run by one of the companions (no other worker runs)
+    every = [pid for [pid] in replaced.values()] + companions_of(master.pid)
+    assert int(handle.worker.rsplit(":", 1)[1]) in every
+    master.send_signal(signal.SIGTERM)
+    master.wait(timeout=60)
+    wait_until(lambda: not any(alive(pid) for pid in every), 60, "every companion to end with gunicorn")
 
 
 def test_a_companion_that_replaces_itself_is_restarted_at_once(processes):
