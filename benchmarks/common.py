@@ -215,8 +215,8 @@ def _timed_singles(system, n: int) -> float:
 
 def scenario_enqueue(system, ctx: Context) -> dict:
     """µs per single enqueue call (no worker running): the median of 5 rounds of n/5 calls;
-    then, where the system has one, a bulk call of n tasks (the median of 5, each on an
-    empty, settled table) and its speed-up over the n single calls."""
+    then, where the system has one, a bulk call of n tasks (the median of 5 back to
+    back, each on an emptied table) and its speed-up over the n single calls."""
     n = ctx.n(system.ENQUEUE_N, 1000)
     system.reset()
     _timed_singles(system, 50)  # warm-up: connection, first statements
@@ -224,9 +224,10 @@ def scenario_enqueue(system, ctx: Context) -> dict:
     out = {"calls": n, "single_us": round(percentile(rounds, 50), 1), "single_us_rounds": [round(r, 1) for r in rounds]}
     if hasattr(system, "enqueue_bulk"):
         bulk_rounds = []
-        for _ in range(ctx.n(5, 1)):
+        system.reset()
+        settle(system)
+        for _ in range(ctx.n(5, 1)):  # back to back, as the single calls' rounds
             system.reset()
-            settle(system)
             gc.collect()
             t = time.perf_counter()
             system.enqueue_bulk(n)

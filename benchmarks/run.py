@@ -27,10 +27,11 @@ What is measured (one worker process with its default concurrency, no-op tasks)
 -------------------------------------------------------------------------------
 enqueue   µs per call: 10,000 single calls (2,000 for peers; the median of 5 rounds)
           and a bulk call of the same count (autotask ``fn.bulk``, Procrastinate
-          ``batch_defer``, dj_queue ``enqueue_all``; the median of 5, each on an empty
-          table); no worker running; each timed round starts with a ``gc.collect()``, so
-          that it does not pay for the garbage of the rounds before. Speed-up = the two
-          medians' ratio.
+          ``batch_defer``, dj_queue ``enqueue_all``; the median of 5 back to back, each on
+          an emptied table, as the single calls' rounds: a first call right after the
+          settled pause ran up to 40% slower); no worker running; each timed round starts
+          with a ``gc.collect()``, so that it does not pay for the garbage of the rounds
+          before. Speed-up = the two medians' ratio.
 drain     tasks/s over stored tasks, the median of 3 runs: from the moment a
           "start" mark task ran to the moment an "end" mark task ran (stored just before
           and after the no-ops; marks write ``time.time()`` in the task). The same method
