@@ -129,26 +129,27 @@ def _insert(using: str, func: DelayedFunction, arguments: Sequence[str]) -> list
     ids = _models().new_ids(len(arguments))
     db_ids = [db_uuid(task_id) for task_id in ids]
     with connection.cursor() as cursor:
-        if len(ids) == 1 or vendor not in ("sqlite", "postgresql"):
-            # One row, or MySQL/MariaDB, whose driver makes an executemany() of an
-            # INSERT one multi-row INSERT itself.
+        if len(ids) == 1:
             sql, constants = _insert_statement(using, vendor)
-            if len(ids) == 1:
-                cursor.execute(sql, (*call, *constants, db_ids[0], arguments[0]))
-            else:
-                cursor.executemany(sql, [(*call, *constants, *row) for row in zip(db_ids, arguments)])
-            return ids
-        if vendor == "postgresql":
-            chunk = BULK_CHUNK
-        else:  # SQLite: as many rows as its limit of parameters per statement allows
-            chunk = (connection.features.max_query_params - len(call) - len(INSERT_CONSTANTS)) // len(ROW_FIELDS)
-        for start in range(0, len(ids), chunk):
-            part_ids, part_arguments = db_ids[start : start + chunk], arguments[start : start + chunk]
-            sql, constants = _insert_statement(using, vendor, len(part_ids))
-            if vendor == "postgresql":  # one array per row field
-                cursor.execute(sql, [*call, *constants, part_ids, part_arguments])
-            else:  # row after row
-                cursor.execute(sql, [*call, *constants, *itertools.chain.from_iterable(zip(part_ids, part_arguments))])
+            cursor.execute(sql, (*call, *constants, db_ids[0], arguments[0]))
+        elif vendor not in ("sqlite", "postgresql"):
+            # MySQL/MariaDB: the driver makes an executemany() of an INSERT one multi-row INSERT.
+            sql, constants = _insert_statement(using, vendor)
+            cursor.executemany(sql, [(*call, *constants, *row) for row in zip(db_ids, arguments)])
+        else:
+            if vendor == "postgresql":
+                chunk = BULK_CHUNK
+            else:  # SQLite: as many rows a statement as its limit of parameters allows
+                shared = len(call) + len(INSERT_CONSTANTS)
+                chunk = (connection.features.max_query_params - shared) // len(ROW_FIELDS)
+            for start in range(0, len(ids), chunk):
+                part_ids, part_arguments = db_ids[start : start + chunk], arguments[start : start + chunk]
+                sql, constants = _insert_statement(using, vendor, len(part_ids))
+                if vendor == "postgresql":  # one array per row field
+                    rows: Iterable[Any] = (part_ids, part_arguments)
+                else:  # the rows' values, row after row
+                    rows = itertools.chain.from_iterable(zip(part_ids, part_arguments))
+                cursor.execute(sql, [*call, *constants, *rows])
     return ids
 
 
@@ -341,10 +342,12 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
 
     def params(task: dict[str, Any], outcome: Outcome) -> tuple[Any, ...]:
         if outcome.status == WAITING:  # to run again: at its retry time, or now if handed back
-            run_at, finished_at, expires_at, result = db_time(outcome.retry_at or task["finished_at"]), None, None, None
-        else:  # run_at stays as it was
+            run_at = db_time(outcome.retry_at or task["finished_at"])
+            finished_at = expires_at = result = None
+        else:  # finished: run_at stays as it was (NULL keeps it)
+            run_at, result = None, outcome.result
             finished_at = db_time(task["finished_at"])
-            run_at, expires_at, result = None, db_time(task["finished_at"] + dt.timedelta(seconds=task["ttl"])), outcome.result
+            expires_at = db_time(task["finished_at"] + dt.timedelta(seconds=task["ttl"]))
         return (
             outcome.status, db_time(task["started_at"]), outcome.error_message, outcome.exception_class,
             outcome.traceback, run_at, finished_at, expires_at, result, outcome.attempts_delta, db_uuid(task["id"]),

@@ -276,7 +276,9 @@ class Worker:
         task["started_at"] = timeutil.now()
         outcome: Outcome
         try:
-            func = self._functions.get(task["function"]) or self._resolve(task["function"])
+            func = self._functions.get(task["function"])
+            if func is None:  # imported once per worker; only found functions are kept
+                func = self._functions[task["function"]] = loader.resolve(task["function"])
             args, kwargs = serialization.loads_call(task["arguments"])
         except (ImportError, ValueError) as exc:
             outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
@@ -294,10 +296,6 @@ class Worker:
         self.tasks_done += 1
         self._leave_connection_clean()
         return outcome
-
-    def _resolve(self, path: str) -> Any:
-        func = self._functions[path] = loader.resolve(path)  # only found functions are kept
-        return func
 
     def _record(self, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
         if not ran:

@@ -190,6 +190,7 @@ class Context:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.idle_seconds = args.idle_seconds
         self.measure_at = args.measure_at
+        self.drain_tasks: int | None = None  # set by the drain scenario, reused by backlog
         self._n = 0
 
     def n(self, full: int, quick: int) -> int:
@@ -298,7 +299,7 @@ def scenario_backlog(system, ctx: Context) -> dict:
     runs: list[dict] = []
     while len(runs) < ctx.n(3, 1) and not (runs and runs[0]["seconds"] > 10):
         settle(system)
-        runs.append(_drain(system, ctx, getattr(ctx, "drain_tasks", ctx.n(2000, 500)), "backlog"))
+        runs.append(_drain(system, ctx, ctx.drain_tasks or ctx.n(2000, 500), "backlog"))
     out = dict(_median_run(runs), not_due=future, store_not_due_s=round(stored, 1))
     system.reset()
     return out
