@@ -87,6 +87,9 @@ class Task(models.Model):
     name = models.CharField(max_length=200, blank=True, help_text="the name the task was registered under")
     queue_name = models.CharField(max_length=100, default=DEFAULT_QUEUE, help_text="workers can be limited to queues")
     priority = models.SmallIntegerField(default=0, help_text="-100 to 100: among due tasks, higher starts first")
+    backend = models.CharField(
+        max_length=100, blank=True, help_text="the TASKS alias a django.tasks task was enqueued through; '' for autotask's own"
+    )
     arguments = models.TextField(default='{"args":[],"kwargs":{}}', help_text="JSON")
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=WAITING)
     run_at = models.DateTimeField(help_text="not started before this time")

@@ -43,6 +43,8 @@ class DelayedFunction(Generic[P, R]):
     about retries.
     """
 
+    backend = ""  # stored with each call: no django.tasks backend (see ``queue.Storable``)
+
     def __init__(
         self, func: Callable[P, R], *, options: TaskOptions = DEFAULTS, name: str = "",
         retry_policy: RetryPolicy | None = None,

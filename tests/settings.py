@@ -1,6 +1,7 @@
 """Settings for the test suite. ``AUTOTASK_TEST_DB`` picks the database: sqlite (default), postgresql, mysql."""
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -21,6 +22,15 @@ INSTALLED_APPS = [
     "autotask",
     "tests",
 ]
+# Django's tasks framework: django.tasks on Django 6, the django-tasks backport on Django 5.2
+# (an app there). Without either, tests/test_backends.py is skipped (on a laptop; CI has one).
+if find_spec("django.tasks") is None and find_spec("django_tasks") is not None:
+    INSTALLED_APPS.append("django_tasks")
+TASKS = {
+    "default": {"BACKEND": "autotask.backends.AutotaskBackend", "QUEUES": []},
+    "retrying": {"BACKEND": "autotask.backends.AutotaskBackend", "QUEUES": [], "OPTIONS": {"retries": 2, "ttl": 3600}},
+    "timing_out": {"BACKEND": "autotask.backends.AutotaskBackend", "OPTIONS": {"timeout": 0.5}},
+}
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

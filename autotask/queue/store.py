@@ -28,13 +28,16 @@ class Storable(Protocol):
     path: str
     name: str
     options: TaskOptions
+    backend: str  # the django.tasks backend alias a call came through; '' for autotask's own
 
 
 # Columns a new task row is stored with: every NOT NULL column, and the timeout.
 # The rest are NULL until a worker runs the task. Of these, only the id and the
 # arguments differ between the rows of one call of ``bulk()``.
 ROW_FIELDS = ("id", "arguments")
-CALL_FIELDS = ("function", "run_at", "retries", "ttl", "timeout", "created_at", "name", "queue_name", "priority")
+CALL_FIELDS = (
+    "function", "run_at", "retries", "ttl", "timeout", "created_at", "name", "queue_name", "priority", "backend",
+)
 INSERT_CONSTANTS = {
     "status": WAITING, "attempts": 0, "losses": 0, "error_message": "", "exception_class": "",
     "traceback": "", "worker": "", "cancel_requested": False,
@@ -76,7 +79,7 @@ def _insert_statement(using: str, vendor: str, rows: int = 1) -> tuple[str, tupl
     return sql, constants
 
 
-def _insert(using: str, task: Storable, arguments: Sequence[str]) -> list[uuid.UUID]:
+def _insert(using: str, task: Storable, arguments: Sequence[str], now: dt.datetime | None = None) -> list[uuid.UUID]:
     """Store new task rows: one INSERT of the needed columns, adapted by hand.
 
     Django's own insert prepares all 24 columns of a row, field by field, and
@@ -86,13 +89,13 @@ def _insert(using: str, task: Storable, arguments: Sequence[str]) -> list[uuid.U
     connection = connections[using]
     vendor = connection.vendor
     db_uuid, db_time = adapters(connection)
-    now = timeutil.now()
+    now = now or timeutil.now()
     options = task.options
     if options.after:
         raise NotImplementedError("after= (dependencies) is not supported yet")
     call = (
         task.path, db_time(options.run_at(now)), options.retries, options.ttl, options.timeout, db_time(now),
-        task.name, options.queue_name, options.priority,
+        task.name, options.queue_name, options.priority, task.backend,
     )
     ids = models().new_ids(len(arguments))
     db_ids = [db_uuid(task_id) for task_id in ids]
@@ -126,11 +129,14 @@ def _after_enqueue(using: str) -> None:
     transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
 
 
-def enqueue(task: Storable, arguments: str) -> uuid.UUID:
+def enqueue(task: Storable, arguments: str, now: dt.datetime | None = None) -> uuid.UUID:
     """Store one call on the caller's connection (so it commits or rolls back with
-    the caller's transaction) and wake workers after the commit."""
+    the caller's transaction) and wake workers after the commit.
+
+    ``now``: the time it is stored at (its ``created_at``), if the caller needs to know it.
+    """
     using = db.alias()
-    [task_id] = _insert(using, task, [arguments])
+    [task_id] = _insert(using, task, [arguments], now)
     _after_enqueue(using)
     return task_id
 

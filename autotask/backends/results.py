@@ -1,0 +1,127 @@
+"""Django's ``TaskResult`` of a stored task, read from its row.
+
+Status: WAITING is READY (stored, or waiting for a retry), RUNNING is RUNNING,
+DONE is SUCCESSFUL, ERROR and CANCELLED are FAILED (Django has no cancelled
+state; ``errors`` says why: ``autotask.exceptions.TaskCancelled``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import uuid
+from typing import Any
+
+from .. import loader, queue, serialization
+from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
+
+STATUSES = {
+    WAITING: TaskResultStatus.READY,
+    RUNNING: TaskResultStatus.RUNNING,
+    DONE: TaskResultStatus.SUCCESSFUL,
+    ERROR: TaskResultStatus.FAILED,
+    CANCELLED: TaskResultStatus.FAILED,
+}
+FIELDS = (
+    "id", "function", "backend", "queue_name", "priority", "arguments", "status", "run_at", "created_at",
+    "started_at", "finished_at", "attempts", "worker", "result", "exception_class", "traceback",
+)
+
+
+_PLAIN = frozenset({type(None), bool, int, float, str})
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` as Django's backends keep arguments and return values: what JSON makes
+    of it (a tuple is a list, bytes a string, a str enum a str, dict keys strings).
+    ``TypeError`` for what JSON can't hold."""
+    if type(value) in _PLAIN:
+        return value
+    return json.loads(json.dumps(normalize_json(value)))
+
+
+def parse_id(result_id: Any) -> uuid.UUID:
+    """The task id in ``result_id``; ``TaskResultDoesNotExist`` if it can't be one."""
+    if isinstance(result_id, uuid.UUID):
+        return result_id
+    try:
+        return uuid.UUID(str(result_id))
+    except ValueError:
+        raise TaskResultDoesNotExist(f"{result_id!r} is not the id of a task (autotask's ids are UUIDs)") from None
+
+
+def read(result_id: Any, reader_alias: str) -> TaskResult:
+    """The ``TaskResult`` of the django.tasks task stored under ``result_id``.
+
+    Raises ``TaskResultDoesNotExist`` for an id that is malformed, unknown, gone
+    (after its ttl), or of a task stored without a django.tasks backend.
+    ``reader_alias`` stands in for a row's alias that TASKS no longer has.
+    """
+    task_id = parse_id(result_id)
+    row = queue.read(task_id, FIELDS)
+    if row is None or not row["backend"]:
+        raise TaskResultDoesNotExist(f"no django.tasks task has the id {task_id} (or its record expired)")
+    return from_row(row, reader_alias)
+
+
+def from_row(row: dict[str, Any], reader_alias: str) -> TaskResult:
+    alias = row["backend"] if row["backend"] in task_backends.settings else reader_alias
+    # A retried task or a deferred one waits for its run_at: that is its run_after.
+    run_after = row["run_at"] if row["run_at"] > row["created_at"] else None
+    try:
+        task = stored_task(row["function"], alias, row["priority"], row["queue_name"], run_after)
+    except ImportError as exc:
+        raise TaskResultDoesNotExist(f"task {row['id']} can't be read here: {exc}") from exc
+    args, kwargs = serialization.loads_call(row["arguments"])
+    attempts = row["attempts"]
+    errors = []
+    if row["exception_class"]:  # the last failure (every attempt's once the attempts history lands)
+        errors.append(TaskError(exception_class_path=class_path(row["exception_class"]), traceback=row["traceback"]))
+    result = TaskResult(
+        task=task,
+        id=str(row["id"]),
+        status=STATUSES[row["status"]],
+        enqueued_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        last_attempted_at=row["started_at"],
+        args=args,
+        kwargs=kwargs,
+        backend=alias,
+        errors=errors,
+        worker_ids=[row["worker"]] * attempts if row["worker"] else [],
+    )
+    if row["status"] == DONE and row["result"] is not None:
+        object.__setattr__(result, "_return_value", serialization.loads(row["result"]))
+    return result
+
+
+def class_path(name: str) -> str:
+    """A stored exception class name as the dotted path Django's ``TaskError`` imports
+    (autotask stores builtins without their module)."""
+    return name if "." in name else f"builtins.{name}"
+
+
+@functools.lru_cache(maxsize=1024)
+def stored_task(path: str, alias: str, priority: int, queue_name: str, run_after: dt.datetime | None) -> Task:
+    """The ``Task`` at ``path`` as it was enqueued (not validated again: TASKS may have changed since)."""
+    found = find_task(path)
+    changes = {"backend": alias, "priority": priority, "queue_name": queue_name, "run_after": run_after}
+    task = object.__new__(type(found))
+    for field in dataclasses.fields(found):
+        object.__setattr__(task, field.name, changes.get(field.name, getattr(found, field.name)))
+    return task
+
+
+def find_task(path: str) -> Task:
+    """The django.tasks ``Task`` a worker imports from ``path`` (its ``module_path``)."""
+    found = loader.find(path)
+    if not isinstance(found, Task):
+        raise ImportError(
+            f"{path} is not a django.tasks Task but {type(found).__name__}: a task must be importable at its "
+            "module_path, so keep the function's name for the decorated task"
+        )
+    return found
