@@ -21,6 +21,9 @@ $(STAMP): setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q -e '.[test]' '$(DJANGO)' $(foreach p,$(DB_PACKAGES),'$(p)')
+	@# Django's tasks framework: django.tasks from Django 6 on, the django-tasks backport before.
+	if $(VENV)/bin/python -c 'import django, sys; sys.exit(django.VERSION >= (6,))'; then \
+		$(VENV)/bin/python -m pip install -q -e '.[test,django-tasks]' '$(DJANGO)'; fi
 	touch $@
 
 test: $(STAMP)

@@ -223,7 +223,7 @@ def scenario_enqueue(system, ctx: Context) -> dict:
     _timed_singles(system, 50)  # warm-up: connection, first statements
     rounds = [_timed_singles(system, n // 5) / (n // 5) * 1e6 for _ in range(5)]
     out = {"calls": n, "single_us": round(percentile(rounds, 50), 1), "single_us_rounds": [round(r, 1) for r in rounds]}
-    if hasattr(system, "enqueue_bulk"):
+    if getattr(system, "enqueue_bulk", None):  # not every system has a bulk call
         bulk_rounds = []
         system.reset()
         settle(system)

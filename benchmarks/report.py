@@ -36,12 +36,27 @@ ROWS = [
 ]
 
 
+# Django's tasks framework: autotask's django.tasks path against the other Django 6 backends.
+DJANGO_COLUMNS = [("sqlite", ["django_tasks_db"]), ("postgresql", ["django_tasks_db", "dj_queue"])]
+DJANGO_ROWS = [
+    ("enqueue: task.enqueue(), µs", ("enqueue", "single_us"), "lower"),
+    ("drain: tasks/s (start to end mark)", ("drain", "tasks_per_s"), "higher"),
+    ("drain ÷ autotask's @delayed_task drain (same venv)", ("decorator_ratio",), None),
+    ("pickup, idle worker: p50 ms (in task)", ("latency", "in_task", "p50_ms"), "lower"),
+    ("pickup, idle worker: p95 ms (in task)", ("latency", "in_task", "p95_ms"), "lower"),
+    ("after the quiet period: 1st task ms (in task)", ("idle", "first_ms"), "lower"),
+]
+
+
 def _get(result: dict, path: tuple) -> float | str | None:
     """The number at ``path``; "n/a" if the system or that scenario failed; None if not measured."""
     if "error" in result or "error" in result.get(path[0], {}):
         return "n/a"
     if path == ("backlog_ratio",):
         a, b = _get(result, ("backlog", "tasks_per_s")), _get(result, ("drain", "tasks_per_s"))
+        return round(a / b, 2) if isinstance(a, float) and isinstance(b, float) else None
+    if path == ("decorator_ratio",):
+        a, b = _get(result, ("drain", "tasks_per_s")), _get(result, ("drain_decorator", "tasks_per_s"))
         return round(a / b, 2) if isinstance(a, float) and isinstance(b, float) else None
     value = result
     for key in path:
@@ -59,13 +74,13 @@ def _ratio(ours: float | None, theirs: float | None, better: str | None) -> floa
     return round(theirs / ours if better == "lower" else ours / theirs, 2)
 
 
-def build(results: dict, args, elapsed: float, versions: dict) -> dict:
+def _table(results: dict, ours_name: str, columns: list, table_rows: list) -> list[dict]:
     rows = []
-    for label, path, better, *peer_path in ROWS:
+    for label, path, better, *peer_path in table_rows:
         peer_path = peer_path[0] if peer_path else path
         row = {"metric": label, "better": better}
-        for db, peers in COLUMNS:
-            ours = _get(results.get("autotask", {}).get(db, {}), path)
+        for db, peers in columns:
+            ours = _get(results.get(ours_name, {}).get(db, {}), path)
             cells = {"autotask": ours}
             for peer in peers:  # a row of an autotask-only mode compares only where autotask has it
                 shown = isinstance(ours, (int, float)) or peer_path == path
@@ -76,6 +91,10 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
                 best = (min if better == "lower" else max)(known, key=known.get)
             row[db] = {**cells, "best_peer": best, "ratio": _ratio(ours, known.get(best), better) if best else None}
         rows.append(row)
+    return rows
+
+
+def build(results: dict, args, elapsed: float, versions: dict) -> dict:
     return {
         "meta": {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -85,7 +104,8 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
             "total_seconds": round(elapsed, 1),
             "versions": versions,
         },
-        "table": rows,
+        "table": _table(results, "autotask", COLUMNS, ROWS),
+        "django_table": _table(results, "autotask_django", DJANGO_COLUMNS, DJANGO_ROWS),
         "results": results,
     }
 
@@ -119,25 +139,41 @@ def _problems(results: dict) -> list[str]:
     return notes
 
 
-def render(document: dict) -> str:
-    head = ["metric", "autotask", "huey", "ratio", "autotask", "procrast.", "dj_queue", "ratio"]
-    widths = [46, 9, 9, 12, 9, 9, 9, 18]
+def _render_table(table: list[dict], columns: list, head: list[str], widths: list[int]) -> list[str]:
+    sqlite_width = sum(widths[1 : 2 + len(columns[0][1]) + 1]) + 3 * (len(columns[0][1]) + 1)
+    postgres_width = sum(widths[2 + len(columns[0][1]) + 1 :]) + 3 * (len(columns[1][1]) + 1)
     lines = [
-        " " * widths[0] + " | " + "SQLite".center(sum(widths[1:4]) + 6) + " | " + "PostgreSQL".center(sum(widths[4:]) + 9),
+        " " * widths[0] + " | " + "SQLite".center(sqlite_width) + " | " + "PostgreSQL".center(postgres_width),
         " | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))),
     ]
     lines.append("-" * len(lines[1]))
-    for row in document["table"]:
+    short = {"procrastinate": "procr.", "django_tasks_db": "dt-db"}
+    for row in table:
         cells = [row["metric"]]
-        for db, peers in COLUMNS:
+        for db, peers in columns:
             data = row[db]
             cells.append(_fmt(data["autotask"]))
             cells += [_fmt(data[p]) for p in peers]
             ratio = data["ratio"]
-            cells.append("-" if ratio is None else f"{ratio:.2f} {data['best_peer'].replace('procrastinate', 'procr.')}")
+            cells.append("-" if ratio is None else f"{ratio:.2f} {short.get(data['best_peer'], data['best_peer'])}")
         if all(c in ("-", "n/a") for c in cells[1:]):
             continue
         lines.append(" | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))))
+    return lines
+
+
+def render(document: dict) -> str:
+    lines = _render_table(
+        document["table"], COLUMNS, ["metric", "autotask", "huey", "ratio", "autotask", "procrast.", "dj_queue", "ratio"],
+        [46, 9, 9, 12, 9, 9, 9, 18],
+    )
+    django_table = _render_table(
+        document.get("django_table", []), DJANGO_COLUMNS,
+        ["Django's tasks framework", "autotask", "dt-db", "ratio", "autotask", "dt-db", "dj_queue", "ratio"],
+        [50, 9, 9, 12, 9, 9, 9, 14],
+    )
+    if "autotask_django" in document["results"]:
+        lines += ["", *django_table]
     meta = document["meta"]
     lines += [
         "",
@@ -146,6 +182,8 @@ def render(document: dict) -> str:
         "in task = time.time() in the task - client time before the enqueue call; table = autotask's"
         " started_at - created_at. Drain: one worker, start/end mark tasks around the no-ops.",
         "companion rows (autotask only) are compared with the peers' dedicated workers.",
+        "Django's tasks framework: autotask = autotask_django (Django's @task through AutotaskBackend), dt-db ="
+        " django-tasks-db; all on Django 6, one worker each with its defaults.",
         "versions: " + "; ".join(f"{name}: {v}" for name, v in meta.get("versions", {}).items()),
         f"quiet period: {meta['idle_seconds']:.0f} s. Run took {meta['total_seconds'] / 60:.1f} min"
         + (" (--quick: small counts)." if meta["quick"] else "."),

@@ -97,7 +97,23 @@ PEERS = {
         "python312": True,
     },
 }
+# Django 6's tasks framework: django-tasks-db (its ORM backend) beside dj_queue, both with Django's @task.
+PEERS["django_tasks_db"] = {
+    "requirements": ["django-tasks-db==0.13.0", "Django>=6.0,<7", "psycopg[binary]"],
+    "runner": "bench_djangotasksdb.py",
+    "dbs": ["sqlite", "postgresql"],
+    "python312": True,
+}
 AUTOTASK = {"requirements": ["psycopg[binary]"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"]}
+# autotask's django.tasks path (AutotaskBackend, Django 6): its own virtualenv, the same project and workers.
+AUTOTASK_DJANGO = {
+    "requirements": ["Django>=6.0,<7", "psycopg[binary]"],
+    "runner": "bench_autotask_django.py",
+    "dbs": ["sqlite", "postgresql"],
+    "python312": True,
+    "scenarios": ["latency", "enqueue", "drain", "drain_decorator"],
+}
+SYSTEMS = {"autotask": AUTOTASK, "autotask_django": AUTOTASK_DJANGO, **PEERS}
 MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory"]
 
 _running: list[subprocess.Popen] = []
@@ -270,7 +286,7 @@ def pg_reachable(args: argparse.Namespace) -> bool:
 def installed_versions(python: Path) -> str:
     code = (
         "import importlib.metadata as m, sys\n"
-        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'Django', 'psycopg'):\n"
+        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'django-tasks-db', 'Django', 'psycopg'):\n"
         "    try: print(p, m.version(p), end=', ')\n"
         "    except m.PackageNotFoundError: pass\n"
         "print('Python', sys.version.split()[0])"
@@ -283,21 +299,26 @@ def setup(args: argparse.Namespace, workdir: Path, versions: dict) -> dict:
     cache = Path(args.cache_dir).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     pythons: dict[str, Path | str] = {}
+    source = None
     for name in args.only:
         t = time.monotonic()
         try:
             if name == "autotask":
-                source = str(autotask_source(workdir))
+                source = source or str(autotask_source(workdir))
                 pythons[name] = make_venv(cache / f"venv-autotask-py{sys.version_info[0]}{sys.version_info[1]}",
                                           sys.executable, AUTOTASK["requirements"], always=[source])
             else:
-                spec = PEERS[name]
+                spec = SYSTEMS[name]
                 python = sys.executable
                 if spec.get("python312"):
                     python = find_python312(args.python312)
                     if python is None:
                         raise RuntimeError("no Python 3.12+ found (give one with --python312)")
-                pythons[name] = make_venv(cache / f"venv-{name}", python, spec["requirements"])
+                always = []
+                if name == "autotask_django":
+                    source = source or str(autotask_source(workdir))
+                    always = [source]
+                pythons[name] = make_venv(cache / f"venv-{name}", python, spec["requirements"], always=always)
             versions[name] = installed_versions(pythons[name])
             log(f"{name}: virtualenv ready ({time.monotonic() - t:.0f} s): {versions[name]}")
         except Exception as exc:
@@ -309,7 +330,7 @@ def setup(args: argparse.Namespace, workdir: Path, versions: dict) -> dict:
 def plan(args: argparse.Namespace, pythons: dict) -> list[tuple[str, str]]:
     runs = []
     for name in args.only:
-        spec = AUTOTASK if name == "autotask" else PEERS[name]
+        spec = SYSTEMS[name]
         for db in spec["dbs"]:
             if db in args.dbs:
                 runs.append((name, db))
@@ -333,7 +354,7 @@ def quiet_phase(args, pythons, runs, workdir, results) -> None:
     for name, db, key, scenario in jobs:
         if isinstance(pythons[name], str):
             continue
-        spec = AUTOTASK if name == "autotask" else PEERS[name]
+        spec = SYSTEMS[name]
         extra = ["--measure-at", str(start + setup_allowance + args.idle_seconds + 3 * measuring)]
         measuring += 1
         env = {"BENCH_PG_NAME": f"{pg_prefix(name)}_{key}"}
@@ -353,7 +374,10 @@ def quiet_phase(args, pythons, runs, workdir, results) -> None:
 
 
 def pg_prefix(name: str) -> str:
-    return {"autotask": "autotask_bench", "procrastinate": "bench_procrastinate", "dj_queue": "bench_djqueue"}.get(name, name)
+    return {
+        "autotask": "autotask_bench", "autotask_django": "autotask_bench_django", "procrastinate": "bench_procrastinate",
+        "dj_queue": "bench_djqueue", "django_tasks_db": "bench_djangotasksdb",
+    }.get(name, name)
 
 
 def main_phase(args, pythons, runs, workdir, results) -> None:
@@ -362,8 +386,8 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
         if isinstance(pythons[name], str):
             target["error"] = pythons[name]
             continue
-        spec = AUTOTASK if name == "autotask" else PEERS[name]
-        scenarios = list(MAIN_SCENARIOS)
+        spec = SYSTEMS[name]
+        scenarios = list(spec.get("scenarios", MAIN_SCENARIOS))
         if name == "autotask":
             if db == "sqlite":
                 scenarios.insert(1, "companion")
@@ -379,15 +403,16 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="autotask,huey,procrastinate,dj_queue",
-                        help="comma-separated systems (autotask, huey, procrastinate, dj_queue)")
+    parser.add_argument("--only", default="autotask,huey,procrastinate,dj_queue,autotask_django,django_tasks_db",
+                        help="comma-separated systems (autotask, huey, procrastinate, dj_queue, autotask_django, "
+                        "django_tasks_db)")
     parser.add_argument("--db", dest="dbs", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--quick", action="store_true", help="small counts and a 10 s quiet period, for iterating")
     parser.add_argument("--no-idle", action="store_true", help="skip the quiet-period phase")
     parser.add_argument("--idle-seconds", type=float, default=None, help="quiet period (default 60, 10 with --quick)")
     parser.add_argument("--out", default=str(HERE / "results.json"))
     parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "autotask-bench"))
-    parser.add_argument("--python312", help="a Python 3.12+ for dj_queue")
+    parser.add_argument("--python312", help="a Python 3.12+ for the Django 6 systems (dj_queue, django_tasks_db, autotask_django)")
     parser.add_argument("--pg-host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("BENCH_PGPORT", "5432")))
     parser.add_argument("--pg-user", default=os.environ.get("BENCH_PGUSER", "postgres"))
@@ -395,7 +420,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     args = parser.parse_args()
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(args.only) - {"autotask", *PEERS}
+    unknown = set(args.only) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown system(s): {', '.join(sorted(unknown))}")
     args.dbs = [d.strip() for d in args.dbs.split(",") if d.strip()]
@@ -428,7 +453,7 @@ def main() -> int:
         main_phase(args, pythons, runs, workdir, results)
         for name, python in pythons.items():
             if isinstance(python, str):
-                for db in (AUTOTASK if name == "autotask" else PEERS[name])["dbs"]:
+                for db in SYSTEMS[name]["dbs"]:
                     results.setdefault(name, {}).setdefault(db, {})["error"] = python
     finally:
         for proc in list(_running):

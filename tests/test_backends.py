@@ -44,7 +44,8 @@ from .conftest import wait_until
 from .models import Note
 
 try:
-    from django.tasks import TaskResultMismatch, task
+    from django.tasks import task
+    from django.tasks.exceptions import TaskResultMismatch
 except ImportError:
     from django_tasks import task
     from django_tasks.exceptions import TaskResultMismatch

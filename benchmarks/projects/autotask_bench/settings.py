@@ -4,6 +4,8 @@ Environment: BENCH_DB (sqlite | postgresql), BENCH_SQLITE_PATH, BENCH_PG_NAME,
 BENCH_PGHOST/PORT/USER/PASSWORD; BENCH_SCHEDULES=1 adds the app with the
 @periodic_task; BENCH_CLIENT=1 marks the measuring process, which must not own
 a companion worker (the only AUTOTASK_* setting changed, and only there).
+TASKS serves the django.tasks path (``tasks_django.py``) where Django's tasks
+framework is installed (Django 6); elsewhere Django ignores it.
 """
 
 import os
@@ -27,6 +29,8 @@ if os.environ.get("BENCH_DB") == "postgresql":
     }
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_SQLITE_PATH"]}}
+
+TASKS = {"default": {"BACKEND": "autotask.backends.AutotaskBackend"}}
 
 AUTOTASK_IS_ACTIVE = True
 if os.environ.get("BENCH_CLIENT") == "1":
