@@ -8,6 +8,13 @@
   sends none), in the process that cancelled a task that had not started, and
   in the worker that found a task's worker lost.
 
+In the worker, ``task_started`` and ``task_finished`` also carry ``row``: the
+task's columns as the worker claimed them (``queue.CLAIM_FIELDS``, with the
+run's ``started_at``, and ``finished_at`` once finished), and ``task_finished``
+the recorded ``outcome`` (``queue.Outcome``). A receiver that needs more than
+the handle reads them, not the database: a query per signal would cost more
+than the run of a quick task. Elsewhere (a cancel, a lost worker) they are absent.
+
 ``sender`` is what was decorated (the ``DelayedFunction``, a schedule's
 function, a django.tasks ``Task``...) where it is known, else the task's dotted
 path; ``task`` is its ``DelayedTask`` handle. A receiver that raises is logged

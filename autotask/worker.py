@@ -301,7 +301,7 @@ class Worker:
             logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
             handle = DelayedTask(task["id"])
             if signals.task_started.receivers:
-                signals.send_safely(signals.task_started, runnable.sender, handle)
+                signals.send_safely(signals.task_started, runnable.sender, handle, row=task)
             token = _current_task.set(handle)
             self._current = task
             try:
@@ -325,7 +325,9 @@ class Worker:
                 from .handle import DelayedTask
 
                 sender = task["runnable"].sender if "runnable" in task else task["function"]
-                signals.send_safely(signals.task_finished, sender, DelayedTask(task["id"]), status=outcome.status)
+                signals.send_safely(
+                    signals.task_finished, sender, DelayedTask(task["id"]), status=outcome.status, row=task, outcome=outcome
+                )
 
     def _call(self, runnable: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]

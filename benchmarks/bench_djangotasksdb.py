@@ -3,7 +3,6 @@ db_worker`` with its defaults; see projects/djangotasksdb_bench/settings.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 
@@ -68,16 +67,6 @@ class System:
         with transaction.atomic():
             for i in range(n):
                 self.tasks.noop.enqueue(i)
-
-    def enqueue_future(self, n: int) -> None:
-        from django.db import transaction
-        from django.utils import timezone
-
-        later = self.tasks.noop.using(run_after=timezone.now() + dt.timedelta(seconds=common.FAR_FUTURE_S))
-        for first in range(0, n, 10_000):
-            with transaction.atomic():
-                for i in range(first, min(n, first + 10_000)):
-                    later.enqueue(i)
 
     def mark(self, path, label: str):
         return self.tasks.mark.enqueue(str(path), label).id

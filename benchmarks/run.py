@@ -103,6 +103,9 @@ PEERS["django_tasks_db"] = {
     "runner": "bench_djangotasksdb.py",
     "dbs": ["sqlite", "postgresql"],
     "python312": True,
+    # The rows it is compared on: its backlog alone would store 200,000 tasks one by one
+    # (it has no bulk call), at a commit each.
+    "scenarios": ["latency", "enqueue", "drain"],
 }
 AUTOTASK = {"requirements": ["psycopg[binary]"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"]}
 # autotask's django.tasks path (AutotaskBackend, Django 6): its own virtualenv, the same project and workers.

@@ -5,6 +5,7 @@ from the ``django-tasks`` backport on Django 5.2.
 """
 
 import asyncio
+import json
 import os
 import time
 
@@ -122,8 +123,13 @@ def note_finished(sender, task_result, **kwargs):
 
 def _note_or_raise(signal_name, sender, task_result):
     if task_result.task.func is signalled.func:
-        Note.objects.create(
-            key=f"signal:{task_result.id}", value=f"{signal_name} {sender.__name__} {task_result.status}", pid=os.getpid()
-        )
+        seen = {
+            "signal": f"{signal_name} {sender.__name__} {task_result.status}",
+            "times": [t and t.timestamp() for t in (task_result.enqueued_at, task_result.started_at, task_result.finished_at)],
+            "args": task_result.args,
+            "workers": task_result.worker_ids,
+            "value": task_result.return_value if task_result.is_finished else None,
+        }
+        Note.objects.create(key=f"signal:{task_result.id}", value=json.dumps(seen), pid=os.getpid())
     elif task_result.task.func is signalled_with_raising_receivers.func:
         raise RuntimeError(f"a {signal_name} receiver that raises")

@@ -7,6 +7,7 @@ The same module runs on Django 6 (``django.tasks``) and on Django 5.2 with the
 import asyncio
 import datetime as dt
 import enum
+import json
 import os
 import signal
 import uuid
@@ -389,8 +390,16 @@ def test_signals_are_sent_in_the_process_where_it_happens_and_a_raising_receiver
     assert all(sender is AutotaskBackend for _, sender, *_ in received.signals)
     # The worker sent the signals of the first two before it took the third.
     notes = Note.objects.filter(key=f"signal:{signalled.id}").order_by("id")
-    assert [note.value for note in notes] == ["started AutotaskBackend RUNNING", "finished AutotaskBackend SUCCESSFUL"]
     assert {note.pid for note in notes} == {worker.pid}
+    started, finished = [json.loads(note.value) for note in notes]
+    assert started["signal"] == "started AutotaskBackend RUNNING"
+    assert finished["signal"] == "finished AutotaskBackend SUCCESSFUL"
+    # What the worker's signals said is what the table says.
+    times = [t.timestamp() for t in (signalled.enqueued_at, signalled.started_at, signalled.finished_at)]
+    assert started["times"] == [*times[:2], None] and finished["times"] == times
+    assert started["args"] == finished["args"] == ["s"]
+    assert started["workers"] == finished["workers"] == signalled.worker_ids
+    assert (started["value"], finished["value"]) == (None, "s")
     assert (raised.status, raised.return_value) == (SUCCESSFUL, "r")
     assert (after.status, after.return_value) == (SUCCESSFUL, 7)
     log = processes.log(worker)

@@ -6,18 +6,26 @@ worker's own signals (``autotask.signals``) are sent for every task in the
 process where it happens; the receivers here send Django's ``task_started``
 and ``task_finished`` for django.tasks tasks from there, with the backend's
 class as the sender. A receiver that raises is logged and changes nothing.
+
+In the worker, the ``TaskResult`` of those signals is made from what the
+worker holds (its claimed row, the run's outcome), plus one query per claimed
+batch: a query per signal would cost more than the run of a quick task.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import uuid
 from typing import Any
 
 from django.dispatch import Signal
 
-from .. import definitions, signals
+from .. import definitions, queue, serialization, signals
 from ..handle import current_task
 from ..retry import DEFAULT
+from ..task import DONE, RUNNING
 from . import results
 from .compat import Task, TaskContext, TaskResult, task_backends, task_finished, task_started
 
@@ -63,23 +71,79 @@ def send_robustly(signal: Signal, result: TaskResult) -> None:
             )
 
 
-def _forward(signal: Signal, sender: Any, task: Any) -> None:
+# What a worker process knows of the django.tasks rows it holds beyond what the
+# claim returns: their created_at and backend alias, which never change, read for
+# the whole batch it claimed with one query when the first of them starts; and
+# the result each task_started said, which its task_finished changes.
+_enqueued: dict[uuid.UUID, tuple[dt.datetime, str]] = {}
+_started: dict[uuid.UUID, TaskResult] = {}
+KEPT = 10_000  # entries of runs that never finished here (retried, handed back) are dropped past this
+
+
+def _enqueued_as(task_id: uuid.UUID) -> tuple[dt.datetime, str] | None:
+    if task_id not in _enqueued:
+        if len(_enqueued) > KEPT:
+            _enqueued.clear()
+        for row in queue.held_by(_worker_label(), ("id", "created_at", "backend")):
+            _enqueued[row["id"]] = (row["created_at"], row["backend"])
+    return _enqueued.pop(task_id, None)
+
+
+def _worker_label() -> str:
+    return f"{queue.HOST}:{os.getpid()}"  # what the claim wrote into the row's worker column
+
+
+def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
+    """The RUNNING result of a first attempt, from the worker's row; None after a retry
+    (the earlier attempts' errors are in the table)."""
+    if row["attempts"] != 1:
+        return None
+    known = _enqueued_as(row["id"])
+    if known is None:
+        return None
+    enqueued_at, alias = known
+    if alias not in task_backends.settings:
+        alias = task.backend
+    result = results.build(row, RUNNING, alias, enqueued_at, [], _worker_label())
+    if len(_started) > KEPT:
+        _started.clear()
+    _started[row["id"]] = result
+    return result
+
+
+def _finished_result(row: dict[str, Any], status: str, outcome: Any) -> TaskResult | None:
+    """The started result with the run's outcome."""
+    started = _started.pop(row["id"], None)
+    if started is None or row["attempts"] != 1:
+        return None
+    errors = [results.error(outcome.exception_class, outcome.traceback)] if outcome.exception_class else []
+    value = serialization.loads(outcome.result) if status == DONE and outcome.result is not None else None
+    return results.evolve(
+        started, status=results.STATUSES[status], finished_at=row["finished_at"], errors=errors, _return_value=value
+    )
+
+
+def _forward(signal: Signal, sender: Any, task: Any, status: str, row: Any, outcome: Any) -> None:
     if not isinstance(sender, Task):
         return
     try:
-        result = results.read(task.id, sender.backend)
+        result = None
+        if row is not None:
+            result = _started_result(sender, row) if status == RUNNING else _finished_result(row, status, outcome)
+        if result is None:
+            result = results.read(task.id, sender.backend)
     except Exception as exc:  # its record is gone already (an expired ttl), or its task can't be imported here
         logger.warning("no django.tasks signal for task=%s: %s", task.id, exc)
         return
     send_robustly(signal, result)
 
 
-def on_started(sender: Any, task: Any, **kwargs: Any) -> None:
-    _forward(task_started, sender, task)
+def on_started(sender: Any, task: Any, row: Any = None, **kwargs: Any) -> None:
+    _forward(task_started, sender, task, RUNNING, row, None)
 
 
-def on_finished(sender: Any, task: Any, **kwargs: Any) -> None:
-    _forward(task_finished, sender, task)
+def on_finished(sender: Any, task: Any, status: str, row: Any = None, outcome: Any = None, **kwargs: Any) -> None:
+    _forward(task_finished, sender, task, status, row, outcome)
 
 
 definitions.register_adapter(adapter)

@@ -69,34 +69,64 @@ def read(result_id: Any, reader_alias: str) -> TaskResult:
 
 def from_row(row: dict[str, Any], reader_alias: str) -> TaskResult:
     alias = row["backend"] if row["backend"] in task_backends.settings else reader_alias
+    errors = [error(row["exception_class"], row["traceback"])] if row["exception_class"] else []
+    value = serialization.loads(row["result"]) if row["status"] == DONE and row["result"] is not None else None
+    # The last failure only, and its worker for every attempt, until the attempts history lands.
+    return build(row, row["status"], alias, row["created_at"], errors, row["worker"], value)
+
+
+def build(
+    row: dict[str, Any], status: str, alias: str, enqueued_at: dt.datetime, errors: list[TaskError], worker: str,
+    value: Any = None,
+) -> TaskResult:
+    """The ``TaskResult`` of a task row (``row`` has at least the claim's columns) in ``status``."""
     # A retried task or a deferred one waits for its run_at: that is its run_after.
-    run_after = row["run_at"] if row["run_at"] > row["created_at"] else None
+    run_after = row["run_at"] if row["run_at"] > enqueued_at else None
     try:
         task = stored_task(row["function"], alias, row["priority"], row["queue_name"], run_after)
     except ImportError as exc:
         raise TaskResultDoesNotExist(f"task {row['id']} can't be read here: {exc}") from exc
-    args, kwargs = serialization.loads_call(row["arguments"])
-    attempts = row["attempts"]
-    errors = []
-    if row["exception_class"]:  # the last failure (every attempt's once the attempts history lands)
-        errors.append(TaskError(exception_class_path=class_path(row["exception_class"]), traceback=row["traceback"]))
-    result = TaskResult(
+    args, kwargs = serialization.loads_call(row["arguments"])  # JSON already: stored by plain_json
+    return _made(
+        TaskResult,
         task=task,
         id=str(row["id"]),
-        status=STATUSES[row["status"]],
-        enqueued_at=row["created_at"],
+        status=STATUSES[status],
+        enqueued_at=enqueued_at,
         started_at=row["started_at"],
-        finished_at=row["finished_at"],
+        finished_at=row["finished_at"] if status != RUNNING else None,
         last_attempted_at=row["started_at"],
         args=args,
         kwargs=kwargs,
         backend=alias,
         errors=errors,
-        worker_ids=[row["worker"]] * attempts if row["worker"] else [],
+        worker_ids=[worker] * row["attempts"] if worker else [],
+        _return_value=value if status == DONE else None,
     )
-    if row["status"] == DONE and row["result"] is not None:
-        object.__setattr__(result, "_return_value", serialization.loads(row["result"]))
-    return result
+
+
+def evolve(result: TaskResult, **changes: Any) -> TaskResult:
+    """A copy of ``result`` with ``changes``."""
+    return _made(type(result), **{name: changes.get(name, getattr(result, name)) for name in _field_names(type(result))})
+
+
+def _made(cls: type, **values: Any) -> Any:
+    """A frozen dataclass of ``cls`` with ``values`` for all its fields, set without its
+    ``__init__``: ``TaskResult``'s normalizes the arguments again, which the worker's
+    signals would pay twice per task (they are JSON already)."""
+    made = object.__new__(cls)
+    for name in _field_names(cls):
+        object.__setattr__(made, name, values[name])
+    return made
+
+
+@functools.lru_cache(maxsize=None)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
+def error(exception_class: str, traceback: str) -> TaskError:
+    return TaskError(exception_class_path=class_path(exception_class), traceback=traceback)
 
 
 def class_path(name: str) -> str:

@@ -9,7 +9,7 @@ write transaction:
 - ``maintain``: tasks of lost workers are recovered, expired ones removed.
 """
 
-from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, next_due_time, release
+from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, held_by, next_due_time, release
 from .maintain import delete_expired, recover_lost
 from .record import Outcome, finish
 from .sql import HOST
@@ -17,6 +17,6 @@ from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, se
 
 __all__ = [
     "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "cancel", "cancel_requested",
-    "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "next_due_time", "read", "recover_lost",
+    "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "held_by", "next_due_time", "read", "recover_lost",
     "release", "set_progress",
 ]
