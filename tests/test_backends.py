@@ -344,7 +344,7 @@ def test_a_late_high_priority_task_overtakes_a_backlog(processes):
 
 @db
 def test_a_worker_limited_to_one_queue_leaves_the_others_alone(processes):
-    processes.start("-m", "django", "run_autotask", "--queue", "mail", name="mail-worker")
+    processes.worker(AUTOTASK_TEST_QUEUES="mail")
     other = tasks_django.add.enqueue(1, 1)  # queue "default"
     mail = [tasks_django.echo.enqueue(i) for i in range(3)]  # queue "mail"
     for result in mail:
