@@ -1,4 +1,5 @@
-"""autotask's benchmark suite: autotask against Huey, Procrastinate and dj_queue.
+"""autotask's benchmark suite: autotask against Huey, Procrastinate and dj_queue; its
+django.tasks path against django-tasks-db and dj_queue.
 
 How to run
 ----------
@@ -6,20 +7,29 @@ From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user po
 
     python benchmarks/run.py                 # everything: 9-10 minutes (+30-60 s for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
-    python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue)
+    python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue,
+                                             # autotask_django, django_tasks_db)
     python benchmarks/run.py --out /tmp/r.json --no-idle --keep
 
-It needs Python 3.10+ (standard library only), and Python 3.12+ for dj_queue
+It needs Python 3.10+ (standard library only), and Python 3.12+ for the Django 6
+systems: dj_queue, django-tasks-db and autotask_django, autotask's django.tasks path
 (found on PATH or in ~/.pyenv, or given with ``--python312``). It makes one
 virtualenv per system under ``--cache-dir`` (default ~/.cache/autotask-bench):
 autotask from this repository (``pip install <repo> psycopg[binary]``, reinstalled
 from a copy of the tree on every run) and the peers from PyPI. PostgreSQL
 databases it makes (dropping them first, and again at the end unless --keep):
-autotask_bench*, bench_procrastinate*, bench_djqueue*; SQLite files live in a
+autotask_bench*, bench_procrastinate*, bench_djqueue*, bench_djangotasksdb*; SQLite files live in a
 temporary directory. Connection: the --pg-host/--pg-port/--pg-user options or
 BENCH_PGHOST/PORT/USER/PASSWORD.
 
-It prints one table and writes every figure to benchmarks/results.json (or
+Django's tasks framework gets a table of its own: autotask_django (Django's ``@task``
+through ``autotask.backends.AutotaskBackend``, the same project and ``run_autotask``
+workers as autotask) beside django-tasks-db (``db_worker``) and dj_queue, all on
+Django 6, compared on enqueue (``task.enqueue()``), drain and pickup; its row "drain
+÷ @delayed_task drain" divides by a drain of ``@delayed_task`` no-ops in the same
+virtualenv (``drain_decorator``).
+
+It prints the tables and writes every figure to benchmarks/results.json (or
 ``--out``). It reports, never asserts: a system or scenario that fails is shown
 as "n/a: <reason>" and the run goes on.
 

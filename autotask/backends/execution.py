@@ -51,7 +51,9 @@ class DjangoTask:
         if task.takes_context:
             handle = current_task()
             assert handle is not None, "a task runs with its handle set"
-            args = [TaskContext(task_result=results.read(handle.id, task.backend)), *args]
+            # What its task_started said, in the worker (a runner process reads it).
+            result = _started.get(handle.id) or results.read(handle.id, task.backend)
+            args = [TaskContext(task_result=result), *args]
         # Task.call runs an async def function to completion (asgiref's async_to_sync).
         return results.plain_json(task.call(*args, **kwargs))
 
