@@ -99,6 +99,7 @@ def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
     """The RUNNING result of a first attempt, from the worker's row; None after a retry
     (the earlier attempts' errors are in the table)."""
     if row["attempts"] != 1:
+        _started.pop(row["id"], None)  # an earlier attempt's, which ended in a retry
         return None
     known = _enqueued_as(row["id"])
     if known is None:
