@@ -105,7 +105,8 @@ class AutotaskBackend(BaseTaskBackend):
         arguments = serialization.dumps_call(args, kwargs, lambda index: f"#{index}")
         now = timeutil.now()
         task_id = queue.enqueue(stored, arguments, now)
-        result = TaskResult(
+        result = results.made(
+            TaskResult,
             task=task,
             id=str(task_id),
             status=TaskResultStatus.READY,

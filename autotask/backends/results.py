@@ -87,7 +87,7 @@ def build(
     except ImportError as exc:
         raise TaskResultDoesNotExist(f"task {row['id']} can't be read here: {exc}") from exc
     args, kwargs = serialization.loads_call(row["arguments"])  # JSON already: stored by plain_json
-    return _made(
+    return made(
         TaskResult,
         task=task,
         id=str(row["id"]),
@@ -107,22 +107,25 @@ def build(
 
 def evolve(result: TaskResult, **changes: Any) -> TaskResult:
     """A copy of ``result`` with ``changes``."""
-    return _made(type(result), **{name: changes.get(name, getattr(result, name)) for name in _field_names(type(result))})
+    return made(type(result), **{name: changes.get(name, getattr(result, name)) for name, _ in _fields(type(result))})
 
 
-def _made(cls: type, **values: Any) -> Any:
-    """A frozen dataclass of ``cls`` with ``values`` for all its fields, set without its
-    ``__init__``: ``TaskResult``'s normalizes the arguments again, which the worker's
-    signals would pay twice per task (they are JSON already)."""
-    made = object.__new__(cls)
-    for name in _field_names(cls):
-        object.__setattr__(made, name, values[name])
-    return made
+def made(cls: type, **values: Any) -> Any:
+    """A frozen dataclass ``cls`` with ``values`` (its defaults for the fields not given),
+    set without its ``__init__``: ``TaskResult``'s normalizes the arguments again, which
+    enqueue and the worker's signals would pay once more per task (they are JSON already)."""
+    instance = object.__new__(cls)
+    for name, default in _fields(cls):
+        value = values.get(name, default)
+        if value is dataclasses.MISSING:
+            raise TypeError(f"{cls.__qualname__} needs {name}")
+        object.__setattr__(instance, name, value)
+    return instance
 
 
 @functools.lru_cache(maxsize=None)
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(cls))
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    return tuple((field.name, field.default) for field in dataclasses.fields(cls))
 
 
 def error(exception_class: str, traceback: str) -> TaskError:
