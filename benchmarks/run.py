@@ -388,8 +388,8 @@ def quiet_phase(args, pythons, runs, workdir, results) -> None:
 
 def pg_prefix(name: str) -> str:
     return {
-        "autotask": "autotask_bench", "autotask_django": "autotask_bench_django", "procrastinate": "bench_procrastinate",
-        "dj_queue": "bench_djqueue", "django_tasks_db": "bench_djangotasksdb",
+        "autotask": "autotask_bench", "autotask_django": "autotask_bench_django",
+        "procrastinate": "bench_procrastinate", "dj_queue": "bench_djqueue", "django_tasks_db": "bench_djangotasksdb",
     }.get(name, name)
 
 
@@ -425,7 +425,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--idle-seconds", type=float, default=None, help="quiet period (default 60, 10 with --quick)")
     parser.add_argument("--out", default=str(HERE / "results.json"))
     parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "autotask-bench"))
-    parser.add_argument("--python312", help="a Python 3.12+ for the Django 6 systems (dj_queue, django_tasks_db, autotask_django)")
+    parser.add_argument("--python312",
+                        help="a Python 3.12+ for the Django 6 systems (dj_queue, django_tasks_db, autotask_django)")
     parser.add_argument("--pg-host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("BENCH_PGPORT", "5432")))
     parser.add_argument("--pg-user", default=os.environ.get("BENCH_PGUSER", "postgres"))

@@ -125,7 +125,9 @@ def _note_or_raise(signal_name, sender, task_result):
     if task_result.task.func is signalled.func:
         seen = {
             "signal": f"{signal_name} {sender.__name__} {task_result.status}",
-            "times": [t and t.timestamp() for t in (task_result.enqueued_at, task_result.started_at, task_result.finished_at)],
+            "times": [
+                t and t.timestamp() for t in (task_result.enqueued_at, task_result.started_at, task_result.finished_at)
+            ],
             "args": task_result.args,
             "workers": task_result.worker_ids,
             "value": task_result.return_value if task_result.is_finished else None,

@@ -68,15 +68,9 @@ def _claim_returning(using: str, worker: WorkerIdentity, limit: int) -> list[dic
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             raw_rows = cursor.fetchall()
-    rows = []
-    for raw in raw_rows:
-        row = {}
-        for (name, column, converters), value in zip(fields, raw):
-            for convert in converters:
-                value = convert(value, column, connection)
-            row[name] = value
+    rows = _converted_rows(connection, fields, raw_rows)
+    for row in rows:
         row["started_at"] = now
-        rows.append(row)
     rows.sort(key=lambda row: (-row["priority"], row["run_at"], row["id"].int))  # RETURNING keeps no order
     return rows
 
@@ -166,16 +160,7 @@ def held_by(label: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     sql, converted = _held_by_statement(using, fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, [RUNNING, label])
-        raw_rows = cursor.fetchall()
-    rows = []
-    for raw in raw_rows:
-        row = {}
-        for (name, column, converters), value in zip(converted, raw):
-            for convert in converters:
-                value = convert(value, column, connection)
-            row[name] = value
-        rows.append(row)
-    return rows
+        return _converted_rows(connection, converted, cursor.fetchall())
 
 
 @functools.lru_cache(maxsize=None)
@@ -189,6 +174,21 @@ def _held_by_statement(using: str, fields: tuple[str, ...]) -> tuple[str, list[t
         f"WHERE {column('status')} = %s AND {column('worker')} = %s"
     )
     return sql, [_converted(connection, meta, name) for name in fields]
+
+
+def _converted_rows(
+    connection: Any, fields: list[tuple[str, Any, list[Any]]], raw_rows: list[Any]
+) -> list[dict[str, Any]]:
+    """Raw rows of ``fields`` (see ``_converted``) as dicts of Python values."""
+    rows = []
+    for raw in raw_rows:
+        row = {}
+        for (name, column, converters), value in zip(fields, raw):
+            for convert in converters:
+                value = convert(value, column, connection)
+            row[name] = value
+        rows.append(row)
+    return rows
 
 
 def _converted(connection: Any, meta: Any, name: str) -> tuple[str, Any, list[Any]]:
