@@ -112,8 +112,12 @@ class Slot:
 
     def _leave_connection_clean(self) -> None:
         """A task that left a transaction open must not harm the next. (A broken
-        connection needs no ping here: recording the outcome reconnects.)"""
+        connection needs no ping here: recording the outcome reconnects.) Nor may an
+        interrupt that came in the middle of a query: the connection's state is then
+        unknown (MySQL answers every later statement "Commands out of sync", and the
+        outcome could not be recorded: the task stayed RUNNING)."""
         connection = connections[self.worker.using]
-        if connection.in_atomic_block or connection.needs_rollback:
-            logger.warning("a task left the database connection unusable; reconnecting")
+        if connection.in_atomic_block or connection.needs_rollback or self.stopped_by is not None:
+            if self.stopped_by is None:
+                logger.warning("a task left the database connection unusable; reconnecting")
             db.reset_connection(self.worker.using)
