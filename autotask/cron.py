@@ -272,6 +272,12 @@ class CronSchedule:
             name = None
         return name or str(self._tz)
 
+    def describe(self, after: datetime) -> str:
+        """The schedule in words ("Mondays at 07:30"), else its next three due times after ``after``."""
+        from .cron_words import describe
+
+        return describe(self, after)
+
     def signature(self) -> str:
         """Stable string that changes iff the schedule's meaning changes."""
         return f"{self._cron} tz={self.tz_name}"
