@@ -1,4 +1,4 @@
-"""The public decorators and the ``DelayedTask`` handle (the seed's import path).
+"""The public decorators and the ``DelayedTask`` handle (autotask 0.5's import path).
 
 A ``@delayed_task`` call travels: ``DelayedFunction.__call__`` validates and
 stores the call (``queue.enqueue``), the commit wakes a worker, the worker
@@ -274,7 +274,7 @@ def cron_task(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function on a calendar; importing its module registers it.
 
-    ``crontab`` is the seed's ``minutes hours dow months dom`` (Monday = 0);
+    ``crontab`` is in autotask 0.5's order, ``minutes hours dow months dom`` (Monday = 0);
     ``cron`` a standard cron expression. Times are in ``timezone`` or ``TIME_ZONE``.
     """
     if callable(minutes):
