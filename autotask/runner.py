@@ -163,17 +163,25 @@ def _exit_with(parent_pid: int) -> None:
 def _run(request: dict[str, Any]) -> dict[str, Any]:
     from django.db import connections
 
-    from . import loader, serialization
+    from . import serialization
+    from .definitions import runnable
+    from .exceptions import Retry
+    from .handle import DelayedTask, _current_task
     from .loader import full_name
-    from .tasks import DelayedTask, _current_task
+    from .retry import DEFAULT
 
     token = _current_task.set(DelayedTask(request["id"]))
+    policy = DEFAULT
     try:
-        func = loader.resolve(request["function"])
+        task = runnable(request["function"])
+        policy = task.retry_policy
         args, kwargs = serialization.loads_call(request["arguments"])
-        return {"result": serialization.dumps(func(*args, **kwargs), "the result")}
+        return {"result": serialization.dumps(task.run(args, kwargs), "the result")}
     except BaseException as exc:  # a task's failure, even SystemExit, is the task's
-        return {"error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc()}
+        return {
+            "error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc(),
+            "retryable": policy.applies_to(exc), "retry_delay": exc.delay if isinstance(exc, Retry) else None,
+        }
     finally:
         _current_task.reset(token)
         for connection in connections.all(initialized_only=True):

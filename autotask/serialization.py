@@ -118,7 +118,7 @@ def _unstorable(value: Any) -> str:
     from django.db.models import Model, QuerySet
     from django.utils.functional import Promise
 
-    from .tasks import DelayedTask
+    from .handle import DelayedTask
 
     kind = type(value).__qualname__
     if isinstance(value, Model):

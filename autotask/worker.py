@@ -4,8 +4,10 @@ connection ends the loop; only a stop request does.
 One task runs at a time, in the main thread. A heartbeat thread keeps the
 worker's lease alive and watches for a cancel request of the running task; a
 cancel, a timeout or the end of the stop grace period interrupts the main
-thread with a signal that raises ``TaskCancelled``, ``TaskTimeout`` or
-``WorkerStopping`` in it. A task with a timeout runs in the worker's runner
+thread with a signal that raises ``CancelRequested``, ``TimeLimitExceeded`` or
+``WorkerStopping`` in it: interrupts derive from ``BaseException``, so a task's
+``except Exception`` can't swallow them, and a task that catches one anyway
+still ends as the interrupt says. A task with a timeout runs in the worker's runner
 process (``runner.py``), which the interrupt kills; any other task runs in the
 main thread, and the exception is raised inside the task. Either way the
 worker itself is never what gets killed.
@@ -20,19 +22,20 @@ import signal
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Sequence
 
 from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connections
 from django.utils.module_loading import autodiscover_modules
 
-from . import db, loader, queue, schedules, serialization, timeutil
+from . import db, definitions, queue, schedules, serialization, signals, timeutil
 from .conf import conf
-from .exceptions import TaskCancelled, TaskTimeout, WorkerStopping
+from .exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
 from .queue import Outcome, WorkerIdentity
 from .loader import full_name
+from .options import check_queue_name
 from .runner import Runner, RunnerDied
 from .supervisor import EXIT_OK, EXIT_RECYCLE
-from .task import CANCELLED, DONE, ERROR, WAITING
+from .task import CANCELLED, DONE, ERROR, FINISHED, WAITING
 from .wakeup import Waker
 
 logger = logging.getLogger(__name__)
@@ -43,20 +46,27 @@ SCHEDULE_RECHECK = 1.0  # seconds between looks at the schedules while none is d
 
 
 class Worker:
-    def __init__(self, *, companion: bool = False, parent_fd: int | None = None) -> None:
+    def __init__(
+        self, *, companion: bool = False, parent_fd: int | None = None, queues: Sequence[str] | None = None
+    ) -> None:
         self.using = db.alias()
-        self.identity = WorkerIdentity.new()
+        if queues is None:
+            queues = (conf.QUEUES or ()) if companion else ()
+        for queue_name in queues:
+            check_queue_name(queue_name)
+        self.identity = WorkerIdentity.new(queues)
         self.companion = companion
         self.stopping = threading.Event()
         self.exit_code = EXIT_OK
-        self.waker = Waker(self.using, on_parent_gone=self.stop)
+        self.waker = Waker(self.using, on_parent_gone=self.stop, queues=self.identity.queues)
         self.parent_fd = parent_fd
         self.runner = Runner()
         self.tasks_done = 0
         self.max_tasks = conf.WORKER_MAX_TASKS
         self.max_memory_mb = conf.WORKER_MAX_MEMORY_MB
         self._current: dict[str, Any] | None = None
-        self._interrupt: BaseException | None = None
+        self._interrupt: BaseException | None = None  # to raise in the running task
+        self._stopped_by: Interrupt | None = None  # why the running task was interrupted, if it was
         self._in_task = False
         self._last_duration = 1.0
         self._next_maintenance = 0.0
@@ -66,7 +76,7 @@ class Worker:
         self._next_schedule_due: dt.datetime | None = None
         self._schedules_recheck_at = 0.0
         self._main_thread = threading.main_thread()
-        self._functions: dict[str, Any] = {}  # dotted path -> function, once imported
+        self._runnables: dict[str, Any] = {}  # dotted path -> what runs it, once imported
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -87,7 +97,10 @@ class Worker:
         self._install_signal_handlers()
         if self.parent_fd is not None:
             self.waker.watch_parent(self.parent_fd)
-        logger.info("worker started worker=%s companion=%s", self.identity.label, self.companion)
+        logger.info(
+            "worker started worker=%s companion=%s queues=%s",
+            self.identity.label, self.companion, ",".join(self.identity.queues) or "all",
+        )
         heartbeat = threading.Thread(target=self._heartbeat_loop, name="autotask-heartbeat", daemon=True)
         try:
             if not self._start_up():
@@ -165,6 +178,7 @@ class Worker:
                 host=queue.HOST,
                 pid=int(self.identity.label.rsplit(":", 1)[1]),
                 companion=self.companion,
+                queues=",".join(self.identity.queues),
                 started_at=now,
                 heartbeat_at=now,
             ),
@@ -225,7 +239,7 @@ class Worker:
     def _idle(self) -> None:
         now = timeutil.now()
         self._next_schedule_due = schedules.next_due_time()
-        candidates = [queue.next_due_time(), self._next_schedule_due]
+        candidates = [queue.next_due_time(self.identity.queues), self._next_schedule_due]
         timeout = float(conf.HANDLE_TASK_IDLE_TIME)
         for due in candidates:
             if due is not None:
@@ -270,24 +284,28 @@ class Worker:
 
     def _execute(self, task: dict[str, Any]) -> Outcome:
         """Run one claimed task in this thread; never raises."""
-        from .tasks import DelayedTask, _current_task
+        from .handle import DelayedTask, _current_task
 
         started = time.monotonic()
         task["started_at"] = timeutil.now()
         outcome: Outcome
         try:
-            func = self._functions.get(task["function"])
-            if func is None:  # imported once per worker; only found functions are kept
-                func = self._functions[task["function"]] = loader.resolve(task["function"])
+            runnable = self._runnables.get(task["function"])
+            if runnable is None:  # imported once per worker; only found ones are kept
+                runnable = self._runnables[task["function"]] = definitions.runnable(task["function"])
+            task["runnable"] = runnable
             args, kwargs = serialization.loads_call(task["arguments"])
         except (ImportError, ValueError) as exc:
             outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
         else:
             logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
-            token = _current_task.set(DelayedTask(task["id"]))
+            handle = DelayedTask(task["id"])
+            if signals.task_started.receivers:
+                signals.send_safely(signals.task_started, runnable.sender, handle)
+            token = _current_task.set(handle)
             self._current = task
             try:
-                outcome = self._call(func, args, kwargs, task)
+                outcome = self._call(runnable, args, kwargs, task)
             finally:
                 self._current = None
                 _current_task.reset(token)
@@ -303,11 +321,17 @@ class Worker:
         held = self._until_recorded(lambda: queue.finish(self.identity, ran))
         for (task, outcome), was_held in zip(ran, held):
             self._log_outcome(task, outcome, was_held)
+            if was_held and outcome.status in FINISHED and signals.task_finished.receivers:
+                from .handle import DelayedTask
 
-    def _call(self, func: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
+                sender = task["runnable"].sender if "runnable" in task else task["function"]
+                signals.send_safely(signals.task_finished, sender, DelayedTask(task["id"]), status=outcome.status)
+
+    def _call(self, runnable: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]
         in_runner = bool(timeout) and conf.TIMEOUT_MODE == "process"
         self._interrupt = None
+        self._stopped_by = None
         self._in_task = True
         try:
             try:
@@ -318,36 +342,59 @@ class Worker:
                 if in_runner:
                     answer = self.runner.run(task)
                 else:  # the same answer as the runner's; a failure raises here
-                    answer = {"result": serialization.dumps(func(*args, **kwargs), "the result")}
+                    answer = {"result": serialization.dumps(runnable.run(args, kwargs), "the result")}
             finally:
                 self._in_task = False
                 if timeout:
                     signal.setitimer(signal.ITIMER_REAL, 0)
-            if "error" in answer:
-                return self._failed(task, answer["error"], answer["class"], answer["traceback"])
+            if self._stopped_by is not None:
+                raise self._stopped_by  # the task caught its interrupt and went on: it ends as the interrupt says
+            if "error" in answer:  # from the runner, which applied the retry policy
+                return self._failed(
+                    task, answer["error"], answer["class"], answer["traceback"],
+                    retryable=answer["retryable"], requested_delay=answer["retry_delay"],
+                )
             return Outcome(DONE, result=answer["result"])
-        except WorkerStopping:
+        except BaseException as exc:  # a task's failure, even SystemExit, is the task's
+            return self._outcome_of(exc, task, in_runner)
+
+    def _outcome_of(self, exc: BaseException, task: dict[str, Any], in_runner: bool) -> Outcome:
+        """How a run that raised ``exc`` ends. An interrupt wins over whatever the task raised after it."""
+        if self._stopped_by is not None and not isinstance(exc, Interrupt):
+            exc = self._stopped_by
+        if isinstance(exc, WorkerStopping):
             # Handed back unfinished: it runs again, and this run doesn't count.
             return Outcome(WAITING, error_message="handed back: its worker stopped", attempts_delta=-1)
-        except TaskCancelled:
+        if isinstance(exc, CancelRequested):
             return Outcome(CANCELLED, error_message="cancelled while running", exception_class=full_name(TaskCancelled))
-        except RunnerDied as exc:
-            return self._failed(task, str(exc), full_name(RunnerDied), "")
-        except BaseException as exc:  # a task's failure, even SystemExit, is the task's
-            message = f"timed out after {timeout:g} s" if isinstance(exc, TaskTimeout) else str(exc)
-            trace = "" if in_runner else traceback.format_exc()  # in the runner's case, the worker's frames
-            outcome = self._failed(task, message, full_name(type(exc)), trace)
-            if isinstance(exc, KeyboardInterrupt):
-                self.stop()
-            return outcome
+        policy = task["runnable"].retry_policy
+        if isinstance(exc, TimeLimitExceeded):
+            message = f"timed out after {task['timeout']:g} s"
+            timed_out = TaskTimeout(full_name(TaskTimeout), message)
+            return self._failed(task, message, full_name(TaskTimeout), "", retryable=policy.applies_to(timed_out))
+        if isinstance(exc, RunnerDied):
+            return self._failed(task, str(exc), full_name(RunnerDied), "", retryable=policy.applies_to(exc))
+        trace = "" if in_runner else traceback.format_exc()  # in the runner's case, the worker's frames
+        outcome = self._failed(
+            task, str(exc), full_name(type(exc)), trace,
+            retryable=policy.applies_to(exc), requested_delay=getattr(exc, "delay", None) if isinstance(exc, Retry) else None,
+        )
+        if isinstance(exc, KeyboardInterrupt):
+            self.stop()
+        return outcome
 
     @staticmethod
-    def _failed(task: dict[str, Any], message: str, exception_class: str, trace: str) -> Outcome:
-        """A failed run: ERROR, or WAITING for a retry if retries remain."""
+    def _failed(
+        task: dict[str, Any], message: str, exception_class: str, trace: str, *, retryable: bool = True,
+        requested_delay: float | None = None,
+    ) -> Outcome:
+        """A failed run: ERROR, or WAITING for a retry if its policy allows one and retries remain."""
         outcome = Outcome(ERROR, error_message=message, exception_class=exception_class, traceback=trace)
-        if task["attempts"] <= task["retries"]:
+        if retryable and task["attempts"] <= task["retries"]:
+            policy = task["runnable"].retry_policy
+            delay = policy.delay_after(task["attempts"], conf.RETRY_DELAY, requested_delay)
             outcome.status = WAITING
-            outcome.retry_at = timeutil.now() + dt.timedelta(seconds=conf.RETRY_DELAY)
+            outcome.retry_at = timeutil.now() + dt.timedelta(seconds=delay)
         return outcome
 
     def _until_recorded(self, record: Any) -> Any:
@@ -402,12 +449,13 @@ class Worker:
 
     def _on_timeout(self, signum: int, frame: Any) -> None:
         if self._in_task:
-            raise TaskTimeout("timed out")
+            self._stopped_by = TimeLimitExceeded("timed out")
+            raise self._stopped_by
 
-    def _interrupt_task(self, exc: BaseException) -> None:
-        if self._current is None:
+    def _interrupt_task(self, exc: Interrupt) -> None:
+        if self._current is None or not self._in_task:
             return
-        self._interrupt = exc
+        self._interrupt = self._stopped_by = exc
         signal.pthread_kill(self._main_thread.ident, INTERRUPT_SIGNAL)
 
     # -- heartbeat -------------------------------------------------------------------
@@ -422,7 +470,7 @@ class Worker:
                 if current is not None:
                     try:
                         if queue.cancel_requested(current["id"]) and current is self._current:
-                            self._interrupt_task(TaskCancelled("cancelled"))
+                            self._interrupt_task(CancelRequested("cancelled"))
                     except DatabaseError:
                         db.reset_connection(self.using)
                 if time.monotonic() >= next_beat:
