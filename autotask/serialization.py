@@ -151,7 +151,7 @@ def _unstorable(value: Any) -> str:
 
 
 def encode(value: Any, name: str = "value") -> Any:
-    """``value`` as plain JSON data; a ``TypeError`` names ``name``, the part that can't be stored and what would work."""
+    """``value`` as plain JSON data; a ``TypeError`` names ``name``, the part that can't be stored, and what would."""
     try:
         return _encode(value, name)
     except _Unstorable as exc:

@@ -332,7 +332,7 @@ def test_cron_validation(cron, message):
 
 
 def test_other_validation_errors():
-    with pytest.raises(ValueError, match=r"crontab= \(autotask 0.5's order: minutes hours dow months dom\) or cron= .* not both"):
+    with pytest.raises(ValueError, match=r"crontab= \(autotask 0.5's order: minutes hours dow months dom\) or cron="):
         CronSchedule(crontab="* * * * *", cron="* * * * *")
     with pytest.raises(ValueError, match="unknown timezone 'Mars/Olympus_Mons'"):
         CronSchedule(cron="@daily", timezone="Mars/Olympus_Mons")

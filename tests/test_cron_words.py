@@ -100,7 +100,9 @@ def test_no_words_lists_the_next_three_due_times_in_the_schedules_zone():
         "on Mon 2026-03-09 12:00 EDT, Mon 2026-04-13 12:00 EDT, Mon 2026-05-11 12:00 EDT, ..."
     )
     irregular = CronSchedule(cron="1,2,4,8,16,32 * * * *", timezone="UTC")
-    assert irregular.describe(after) == "on Sun 2026-02-15 00:01 UTC, Sun 2026-02-15 00:02 UTC, Sun 2026-02-15 00:04 UTC, ..."
+    assert irregular.describe(after) == (
+        "on Sun 2026-02-15 00:01 UTC, Sun 2026-02-15 00:02 UTC, Sun 2026-02-15 00:04 UTC, ..."
+    )
     assert describe(last_day, after, n=1) == "on Sat 2026-02-28 12:00 CET, ..."
 
 
