@@ -9,7 +9,6 @@ the TASKS alias it came through. Workers claim and run it like any task.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +23,6 @@ from ..options import TaskOptions, check_queue_name
 from . import results
 from .compat import BaseTaskBackend, InvalidTask, Task, TaskResult, TaskResultStatus, task_enqueued
 from .execution import send_robustly
-
-logger = logging.getLogger(__name__)
 
 OPTION_NAMES = ("retries", "ttl", "timeout")
 MAX_ALIAS = 100  # the task row's ``backend`` column
