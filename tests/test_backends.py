@@ -108,12 +108,14 @@ renamed = task(_renamed)  # its module_path names the plain function, not the Ta
 # -- the backend, without workers -----------------------------------------------------
 
 
-def test_the_backend_supports_everything_and_checks_clean():
+def test_the_backend_supports_everything_and_checks_clean(settings):
     backend = task_backends["default"]
     assert isinstance(backend, AutotaskBackend)
     assert (backend.supports_defer, backend.supports_priority, backend.supports_get_result) == (True, True, True)
     assert backend.supports_async_task is True
     assert list(backend.check()) == []
+    settings.AUTOTASK_IS_ACTIVE = False  # inactive may be wanted: an INFO, as autotask.I001
+    assert [message.id for message in backend.check()] == ["autotask.I101"]
 
 
 @pytest.mark.parametrize(

@@ -136,13 +136,13 @@ class AutotaskBackend(BaseTaskBackend):
                     id="autotask.E101",
                 )
             )
-        elif not conf.IS_ACTIVE:
+        elif not conf.IS_ACTIVE:  # an INFO, as autotask.I001: inactive may be what is wanted (tests)
             messages.append(
-                checks.Warning(
+                checks.Info(
                     f"TASKS[{self.alias!r}] uses autotask's backend, but AUTOTASK_IS_ACTIVE is False: "
                     "its tasks are stored, and no companion worker starts to run them",
                     hint="Set AUTOTASK_IS_ACTIVE = True, or run workers with 'python manage.py run_autotask'.",
-                    id="autotask.W101",
+                    id="autotask.I101",
                 )
             )
         return messages
