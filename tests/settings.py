@@ -91,6 +91,9 @@ AUTOTASK_STOP_GRACE = float(os.environ.get("AUTOTASK_TEST_STOP_GRACE", "30"))
 AUTOTASK_WORKER_MAX_TASKS = int(os.environ["AUTOTASK_TEST_MAX_TASKS"]) if os.environ.get("AUTOTASK_TEST_MAX_TASKS") else None
 AUTOTASK_WORKER_MAX_MEMORY_MB = float(os.environ.get("AUTOTASK_TEST_MAX_MEMORY_MB", "0")) or None
 AUTOTASK_TIMEOUT_MODE = os.environ.get("AUTOTASK_TEST_TIMEOUT_MODE", "process")
+AUTOTASK_WORKER_PROCESSES = int(os.environ.get("AUTOTASK_TEST_PROCESSES", "1"))
+AUTOTASK_WORKER_THREADS = int(os.environ.get("AUTOTASK_TEST_THREADS", "1"))
+AUTOTASK_INTERRUPT_GRACE = float(os.environ.get("AUTOTASK_TEST_INTERRUPT_GRACE", "5"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
