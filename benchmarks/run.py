@@ -299,7 +299,7 @@ def pg_reachable(args: argparse.Namespace) -> bool:
 def installed_versions(python: Path) -> str:
     code = (
         "import importlib.metadata as m, sys\n"
-        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'Django', 'psycopg'):\n"
+        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'celery', 'redis', 'Django', 'psycopg'):\n"
         "    try: print(p, m.version(p), end=', ')\n"
         "    except m.PackageNotFoundError: pass\n"
         "print('Python', sys.version.split()[0])"

@@ -1,10 +1,10 @@
 """Stopping a running task: a cancel, a timeout, the end of the stop grace period.
 
 Each raises an ``Interrupt`` inside the task (``CancelRequested``,
-``TimeLimitExceeded``, ``WorkerStopping``): ``BaseException``\\ s, which a
-task's ``except Exception`` can't swallow; a task that catches one anyway
-still ends as the interrupt says (``Slot.stopped_by``). How it gets there
-depends on where the task runs:
+``TimeLimitExceeded``, ``WorkerStopping``): interrupts derive from
+``BaseException``, so a task's ``except Exception`` can't swallow them, and a
+task that catches one anyway still ends as the interrupt says
+(``Slot.stopped_by``). How it gets there depends on where the task runs:
 
 - in a runner process (a task with a timeout): the runner is killed, whatever
   the task is doing; the slot's wait for its answer ends at once;

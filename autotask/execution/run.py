@@ -14,11 +14,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from .. import db, definitions, serialization, signals, timeutil
+from ..handle import DelayedTask, _current_task
 from ..loader import full_name
 from ..queue import Outcome, WorkerIdentity
 from ..task import DONE, ERROR
@@ -29,17 +29,22 @@ logger = logging.getLogger(__name__)
 Call = Callable[[Any, list, dict, dict], Outcome]  # (runnable, args, kwargs, task) -> how the run ended
 
 
-@contextlib.contextmanager
-def running(task_id: Any) -> Iterator[Any]:
-    """The context of one run, in the thread (or runner process) that runs it."""
-    from ..handle import DelayedTask, _current_task
+class running:
+    """The context of one run, in the thread (or runner process) that runs it:
+    ``with running(task_id) as handle: ...``. (A class, not a generator: it is
+    entered for every task, and this is cheaper.)"""
 
-    handle = DelayedTask(task_id)
-    token = _current_task.set(handle)
-    try:
-        yield handle
-    finally:
-        _current_task.reset(token)
+    __slots__ = ("handle", "_token")
+
+    def __init__(self, task_id: Any) -> None:
+        self.handle = DelayedTask(task_id)
+
+    def __enter__(self) -> Any:
+        self._token = _current_task.set(self.handle)
+        return self.handle
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _current_task.reset(self._token)
 
 
 def execute(task: dict[str, Any], call: Call, runnables: dict[str, Any]) -> Outcome:
