@@ -52,7 +52,7 @@ class Slot:
         self.tasks_done = 0
         self._inbox: queues.SimpleQueue[list[dict[str, Any]] | None] = queues.SimpleQueue()
         self._runnables: dict[str, Any] = {}  # dotted path -> what runs it, once imported
-        # Read and written by the loop thread only:
+        # Written by the loop thread only:
         self.batch: list[dict[str, Any]] = []  # what it was handed and has not reported done yet
         self.abandoned = False  # its run didn't stop within the interrupt grace: given up
         # The run in progress, shared with the loop thread under ``lock``:
@@ -145,6 +145,7 @@ class Slot:
     def _call(self, runnable: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]
         in_runner = bool(timeout) and conf.TIMEOUT_MODE == "process"
+        self.stopped_by = None  # not in a run: no interrupt is sent now
         try:
             if in_runner:
                 self.runner.start()  # outside the timeout: Django's set-up is not the task's time
