@@ -111,12 +111,18 @@ class Interrupts:
         self.stop_at: float | None = None  # the end of the stop grace period, once stopping
 
     def next_due(self) -> float:
-        """The monotonic time of the next thing to check (inf: nothing)."""
-        times = [self.stop_at or float("inf")]
+        """The monotonic time of the next thing to check (inf: nothing). A run already
+        interrupted waits for its escalation time only."""
+        inf = float("inf")
+        times = []
         for slot in self.worker.slots:
-            if slot.in_task:
-                times += [slot.deadline or float("inf"), slot.escalate_at or float("inf")]
-        return min(times)
+            if not slot.in_task or slot.abandoned:
+                continue
+            if slot.stopped_by is not None:
+                times.append(slot.escalate_at or inf)
+            else:
+                times += [slot.deadline or inf, self.stop_at or inf]
+        return min(times, default=inf)
 
     def check(self) -> None:
         now = time.monotonic()
