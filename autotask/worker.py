@@ -21,13 +21,12 @@ import resource
 import signal
 import threading
 import time
-import traceback
 from typing import Any, Sequence
 
 from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connections
 from django.utils.module_loading import autodiscover_modules
 
-from . import db, definitions, queue, schedules, serialization, signals, timeutil
+from . import db, definitions, failures, queue, schedules, serialization, signals, timeutil
 from .conf import conf
 from .exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
 from .queue import Outcome, WorkerIdentity
@@ -158,7 +157,7 @@ class Worker:
                 for model in (Task, Schedule, WorkerRow):
                     model.objects.using(self.using).exists()
                 if warned:
-                    logger.warning("autotask's tables exist now; starting")
+                    logger.info("autotask's tables exist now; starting")
                 return True
             except (ProgrammingError, DatabaseError) as exc:
                 if not warned:
@@ -374,7 +373,7 @@ class Worker:
             return self._failed(task, message, full_name(TaskTimeout), "", retryable=policy.applies_to(timed_out))
         if isinstance(exc, RunnerDied):
             return self._failed(task, str(exc), full_name(RunnerDied), "", retryable=policy.applies_to(exc))
-        trace = "" if in_runner else traceback.format_exc()  # in the runner's case, the worker's frames
+        trace = "" if in_runner else failures.task_traceback(exc)  # in the runner's case, the worker's frames
         outcome = self._failed(
             task, str(exc), full_name(type(exc)), trace,
             retryable=policy.applies_to(exc), requested_delay=getattr(exc, "delay", None) if isinstance(exc, Retry) else None,
