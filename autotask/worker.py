@@ -5,9 +5,9 @@ One task runs at a time, in the main thread. A heartbeat thread keeps the
 worker's lease alive and watches for a cancel request of the running task; a
 cancel, a timeout or the end of the stop grace period interrupts the main
 thread with a signal that raises ``CancelRequested``, ``TimeLimitExceeded`` or
-``WorkerStopping`` in it (``Interrupt``\ s: ``BaseException``\ s, which a task's
-``except Exception`` can't swallow; a task that catches one anyway still
-ends as the interrupt says). A task with a timeout runs in the worker's runner
+``WorkerStopping`` in it: interrupts derive from ``BaseException``, so a task's
+``except Exception`` can't swallow them, and a task that catches one anyway
+still ends as the interrupt says. A task with a timeout runs in the worker's runner
 process (``runner.py``), which the interrupt kills; any other task runs in the
 main thread, and the exception is raised inside the task. Either way the
 worker itself is never what gets killed.
