@@ -91,6 +91,7 @@ AUTOTASK_STOP_GRACE = float(os.environ.get("AUTOTASK_TEST_STOP_GRACE", "30"))
 AUTOTASK_WORKER_MAX_TASKS = int(os.environ["AUTOTASK_TEST_MAX_TASKS"]) if os.environ.get("AUTOTASK_TEST_MAX_TASKS") else None
 AUTOTASK_WORKER_MAX_MEMORY_MB = float(os.environ.get("AUTOTASK_TEST_MAX_MEMORY_MB", "0")) or None
 AUTOTASK_TIMEOUT_MODE = os.environ.get("AUTOTASK_TEST_TIMEOUT_MODE", "process")
+AUTOTASK_CLEAN_INTERVALL = float(os.environ.get("AUTOTASK_TEST_CLEAN_INTERVALL", "600"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,
