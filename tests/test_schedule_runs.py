@@ -72,13 +72,13 @@ def test_coalescing_keeps_the_phase_and_needs_no_worker():
     schedules.sync()
     row = Schedule.objects.get(function="tests.schedule_tasks.every_second")
     due = timeutil.aware(row.next_run_at) - dt.timedelta(seconds=5)  # five due times passed, fewer than 30 s ago
-    Schedule.objects.filter(pk=row.pk).update(next_run_at=due)
+    Schedule.objects.filter(pk=row.pk).update(next_run_at=timeutil.to_db(due))
     now = timezone.now()
     schedules.claim_due(now)
     schedules.claim_due(now)
     assert Task.objects.filter(schedule=row).count() == 1
     following = timeutil.aware(Schedule.objects.get(pk=row.pk).next_run_at)
-    assert now < following <= now + dt.timedelta(seconds=1)
+    assert timeutil.aware(now) < following <= timeutil.aware(now) + dt.timedelta(seconds=1)
     assert (following - due).total_seconds() == round((following - due).total_seconds())  # on the grid
 
 
