@@ -228,6 +228,7 @@ def test_worker_waits_for_missing_tables(processes):
         with connection.schema_editor() as editor:
             editor.create_model(Worker)
     wait_until(lambda: Worker.objects.exists(), 60, "the worker to start once the tables exist")
+    assert "tables exist now" not in processes.log(worker)  # good news: INFO, below the tests' WARNING level
 
 
 @pytest.mark.parametrize("task", [tasks.sleep_for, tasks.deaf_within_timeout], ids=["in-worker", "in-runner"])
