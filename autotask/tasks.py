@@ -2,7 +2,7 @@
 
 A ``@delayed_task`` call travels: ``DelayedFunction.__call__`` validates and
 stores the call (``queue.enqueue``), the commit wakes a worker, the worker
-claims, runs and records it (``worker.py``), and ``DelayedTask`` (``handle.py``)
+claims, runs and records it (``execution/``), and ``DelayedTask`` (``handle.py``)
 reads the row.
 """
 

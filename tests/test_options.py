@@ -12,7 +12,7 @@ from autotask import Retry, signals
 from autotask.models import Task
 from autotask.options import TaskOptions
 from autotask.tasks import DelayedTask, delayed_task
-from autotask.worker import Worker
+from autotask.execution.loop import Worker
 
 from . import tasks, tasks_options
 

@@ -15,7 +15,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from django.db import connections, transaction
 
-from .. import db, signals, supervisor, timeutil
+from .. import db, signals, timeutil
+from ..execution import supervisor
 from ..options import TaskOptions
 from ..task import CANCELLED, RUNNING, WAITING
 from . import expiry

@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from autotask.worker import Worker
+from autotask.execution.loop import Worker
 
 
 class Command(BaseCommand):

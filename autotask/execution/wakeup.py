@@ -18,8 +18,8 @@ from typing import Callable, Sequence
 
 from django.db import DatabaseError, connections
 
-from . import db
-from .conf import conf
+from .. import db
+from ..conf import conf
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class Waker:
                 return changed
             # MySQL/MariaDB (and any other database): has the earliest due time
             # changed? One lookup in the due-task index.
-            from . import queue
+            from .. import queue
 
             due = queue.next_due_time(self.queues)
             changed = due != self._next_due
