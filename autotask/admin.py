@@ -64,7 +64,7 @@ class TaskAdmin(ReadOnlyAdmin):
 
 @admin.register(Schedule)
 class ScheduleAdmin(ReadOnlyAdmin):
-    list_display = ("function", "kind", "expression", "timezone", "active", "next_run_at", "last_run_at", "last_status")
+    list_display = ("function", "kind", "expression", "describe", "timezone", "active", "next_run_at", "last_run_at", "last_status")
     list_filter = ("kind", "active", "last_status")
     search_fields = ("function",)
     readonly_fields = ("last_error_display",)

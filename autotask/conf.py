@@ -26,7 +26,7 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    # The seed's six settings, with the seed's names, spelling and defaults.
+    # autotask 0.5's six settings, with its names, spelling and defaults.
     "IS_ACTIVE": Setting(False, (bool,), "decorators wrap and the companion worker starts"),
     "WORKER_EXECUTABLE": Setting(None, (str,), "the Python that runs the companion worker (default: the running interpreter)"),
     "WORKER_MONITOR_INTERVALL": Setting(5, (int, float), "seconds between liveness checks of the companion worker"),
