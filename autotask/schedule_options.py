@@ -89,8 +89,11 @@ def _policy_text(policy: RetryPolicy) -> str:
     )
 
 
+OPTIONS_MARK = "|options:"
+
+
 def signature(base: str, options: RunOptions, policy: RetryPolicy) -> str:
-    """``base`` (the schedule's timing), with the options where they aren't the defaults.
+    """``base`` (the schedule's timing), with a hash of the options where they aren't the defaults.
 
     At most 255 characters (the column's size): a longer one ends in a hash of the whole.
     """
@@ -98,7 +101,12 @@ def signature(base: str, options: RunOptions, policy: RetryPolicy) -> str:
     if options != DEFAULT or policy != RetryPolicy():
         fields = options.row_fields()
         text = "|".join(f"{name}={fields[name]!r}" for name in sorted(fields)) + "|" + _policy_text(policy)
-        full = f"{base}|options:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+        full = f"{base}{OPTIONS_MARK}{hashlib.sha256(text.encode()).hexdigest()[:16]}"
     if len(full) <= 255:
         return full
     return f"{full[:238]}#{hashlib.sha256(full.encode()).hexdigest()[:16]}"
+
+
+def timing(signature: str) -> str:
+    """The timing part of a stored ``signature`` (what ``signature()`` was given as ``base``)."""
+    return signature.split(OPTIONS_MARK, 1)[0]

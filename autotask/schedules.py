@@ -62,7 +62,7 @@ class ScheduleSpec:
     @classmethod
     def from_signature(cls, function: str, signature: str) -> ScheduleSpec | None:
         """The schedule a stored ``signature`` stands for; None if it can't be read back."""
-        kind, _, rest = signature.partition(":")
+        kind, _, rest = schedule_options.timing(signature).partition(":")
         try:
             if kind == PERIODIC:
                 return cls(function, PERIODIC, seconds=int(rest) if rest.isdigit() else float(rest))

@@ -122,6 +122,8 @@ def test_a_changed_option_is_a_changed_schedule():
         schedules.sync()
         row = Schedule.objects.get(function=path)
         assert row.signature != before and json.loads(row.arguments)["args"] == ["weekly"]
+        back = schedules.ScheduleSpec.from_signature(path, row.signature)  # what the admin describes it from
+        assert back.cron.signature() == original.cron.signature() and row.describe() == original.describe()
         cron_task(crontab="0 3 * * *", args=("weekly",), timeout=600, retries=1, ttl=3600, queue_name="reports",
                   priority=-5, retry_delay=5)(schedule_tasks_promises.nightly_report)
         assert schedules.REGISTRY[path].signature != row.signature  # the retry policy counts too
