@@ -16,7 +16,7 @@ from .sql import HOST
 from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, set_progress
 
 __all__ = [
-    "BULK_CHUNK", "alive_workers", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "cancel", "cancel_requested",
-    "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "next_due_time", "read", "recover_lost",
-    "release", "set_progress",
+    "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "alive_workers", "cancel",
+    "cancel_requested", "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "next_due_time", "read",
+    "recover_lost", "release", "set_progress",
 ]

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 from django.db import connections
 
 from .. import db, history
-from . import expiry
 from ..task import DONE, RUNNING, WAITING
+from . import expiry
 from .claim import WorkerIdentity
 from .sql import adapters, column_namer, models as _models
 
