@@ -151,31 +151,6 @@ class DelayedFunction(Generic[P, R]):
 
 
 def delayed_task(
-    delay: float = 0, retries: int = 0, ttl: int = 300, *, timeout: float | None = None
-) -> Callable[[Callable[P, R]], DelayedFunction[P, R] | Callable[P, R]]:
-    """Calls of the decorated function are stored and run later by a worker.
-
-    ``delay``: seconds to wait at least; ``retries``: runs allowed after a failure,
-    ``AUTOTASK_RETRY_DELAY`` seconds apart; ``ttl``: seconds the result is kept;
-    ``timeout``: seconds after which a run is stopped and counts as failed.
-    """
-    if callable(delay):
-        raise TypeError("use @delayed_task() with parentheses")
-    _check_non_negative(delay=delay, retries=retries, ttl=ttl, timeout=timeout)
-    if not isinstance(retries, int) or not isinstance(ttl, int):
-        raise TypeError(f"retries and ttl must be whole numbers, got retries={retries!r} ttl={ttl!r}")
-    if timeout == 0:
-        raise ValueError("timeout must be more than 0 seconds (or None for no timeout)")
-
-    def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
-        if not conf.IS_ACTIVE:
-            return func
-        return DelayedFunction(func, delay=delay, retries=retries, ttl=ttl, timeout=timeout)
-
-    return decorate
-
-
-def delayed_task(
     delay: float = 0,
     retries: int = 0,
     ttl: int = 300,
