@@ -22,7 +22,7 @@ def failed_task():
     now = timezone.now()
     return Task.objects.create(
         function="tests.tasks.fail_with_value_error", status="ERROR", run_at=now, created_at=now, started_at=now,
-        finished_at=now, error_message="broken <input>", exception_class="ValueError",
+        finished_at=now, error_message="broken <input>", exception_class="builtins.ValueError",
         traceback='Traceback (most recent call last):\n  File "x.py", line 1\nValueError: broken <input>',
         progress=40, result=None,
     )
