@@ -300,6 +300,9 @@ def test_a_worker_runs_every_kind_of_django_task(processes):
 
     retried = results["retried"]  # OPTIONS of "retrying": two retries
     assert retried.status == SUCCESSFUL and retried.return_value == 3 and retried.attempts == 3
+    assert [e.exception_class_path for e in retried.errors] == ["builtins.RuntimeError"] * 2  # one per failed attempt
+    assert "attempt 2 fails" in retried.errors[1].traceback
+    assert retried.started_at < retried.last_attempted_at  # the first attempt's start, and the last one's
     assert list(Note.objects.filter(key="retried").order_by("id").values_list("value", flat=True)) == ["1", "2", "3"]
 
     assert results["later"].started_at >= later and results["later"].return_value == 2
@@ -373,6 +376,8 @@ def test_a_killed_worker_s_django_task_is_recovered(processes):
     wait_finished(result, timeout=120)
     assert result.status == SUCCESSFUL and result.return_value == "recovered"
     assert result.attempts == 2 and ran_in(worker_pid(result), rescuer)
+    assert result.worker_ids[0] != result.worker_ids[1]
+    assert [e.exception_class_path for e in result.errors] == ["autotask.exceptions.WorkerLost"]
     assert TaskRow.objects.get(pk=result.id).losses == 1
 
 

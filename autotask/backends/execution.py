@@ -97,7 +97,7 @@ def _worker_label() -> str:
 
 def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
     """The RUNNING result of a first attempt, from the worker's row; None after a retry
-    (the earlier attempts' errors are in the table)."""
+    (the earlier attempts are in the table's history)."""
     if row["attempts"] != 1:
         _started.pop(row["id"], None)  # an earlier attempt's, which ended in a retry
         return None
@@ -107,7 +107,7 @@ def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
     enqueued_at, alias = known
     if alias not in task_backends.settings:
         alias = task.backend
-    result = results.build(row, RUNNING, alias, enqueued_at, [], _worker_label())
+    result = results.build(row, RUNNING, alias, enqueued_at, [], [_worker_label()], row["started_at"])
     if len(_started) > KEPT:
         _started.clear()
     _started[row["id"]] = result

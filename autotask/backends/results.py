@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from .. import loader, queue, serialization
+from .. import history, loader, queue, serialization
 from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
 
@@ -25,10 +25,10 @@ STATUSES = {
     ERROR: TaskResultStatus.FAILED,
     CANCELLED: TaskResultStatus.FAILED,
 }
-FIELDS = (
+FIELDS = tuple(dict.fromkeys((
     "id", "function", "backend", "queue_name", "priority", "arguments", "status", "run_at", "created_at",
-    "started_at", "finished_at", "attempts", "worker", "result", "exception_class", "traceback",
-)
+    "started_at", "finished_at", "attempts", "worker", "result", "exception_class", "traceback", *history.FIELDS,
+)))
 
 
 _PLAIN = frozenset({type(None), bool, int, float, str})
@@ -69,17 +69,21 @@ def read(result_id: Any, reader_alias: str) -> TaskResult:
 
 def from_row(row: dict[str, Any], reader_alias: str) -> TaskResult:
     alias = row["backend"] if row["backend"] in task_backends.settings else reader_alias
-    errors = [error(row["exception_class"], row["traceback"])] if row["exception_class"] else []
+    runs = history.attempts(row)  # every attempt so far, oldest first
+    errors = [error(run.exception_class, run.traceback) for run in runs if run.exception_class]
+    if row["exception_class"] and row["started_at"] is None:  # cancelled before it ever ran
+        errors.append(error(row["exception_class"], row["traceback"]))
     value = serialization.loads(row["result"]) if row["status"] == DONE and row["result"] is not None else None
-    # The last failure only, and its worker for every attempt, until the attempts history lands.
-    return build(row, row["status"], alias, row["created_at"], errors, row["worker"], value)
+    first = runs[0].started_at if runs else None
+    return build(row, row["status"], alias, row["created_at"], errors, [run.worker for run in runs], first, value)
 
 
 def build(
-    row: dict[str, Any], status: str, alias: str, enqueued_at: dt.datetime, errors: list[TaskError], worker: str,
-    value: Any = None,
+    row: dict[str, Any], status: str, alias: str, enqueued_at: dt.datetime, errors: list[TaskError],
+    worker_ids: list[str], started_at: dt.datetime | None, value: Any = None,
 ) -> TaskResult:
-    """The ``TaskResult`` of a task row (``row`` has at least the claim's columns) in ``status``."""
+    """The ``TaskResult`` of a task row (``row`` has at least the claim's columns) in ``status``:
+    ``started_at`` is when its first attempt started, the row's own ``started_at`` its last."""
     # A retried task or a deferred one waits for its run_at: that is its run_after.
     run_after = row["run_at"] if row["run_at"] > enqueued_at else None
     try:
@@ -93,14 +97,14 @@ def build(
         id=str(row["id"]),
         status=STATUSES[status],
         enqueued_at=enqueued_at,
-        started_at=row["started_at"],
+        started_at=started_at,
         finished_at=row["finished_at"] if status != RUNNING else None,
         last_attempted_at=row["started_at"],
         args=args,
         kwargs=kwargs,
         backend=alias,
         errors=errors,
-        worker_ids=[worker] * row["attempts"] if worker else [],
+        worker_ids=worker_ids,
         _return_value=value if status == DONE else None,
     )
 
