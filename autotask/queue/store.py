@@ -7,6 +7,7 @@ What is stored comes from a task definition: anything with a ``path``
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
 import logging
