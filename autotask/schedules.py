@@ -161,7 +161,8 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
     Returns (runs created, whether a due schedule waits for its previous run).
     A due time that comes while the previous run is unfinished waits for it
     (runs never overlap); due times later than ``AUTOTASK_SCHEDULE_CATCHUP``
-    are coalesced, so after downtime a schedule runs once.
+    are coalesced, so after downtime a schedule runs once. A paused schedule
+    (``operations.pause_schedules``) is skipped; ``sync()`` never unpauses one.
     """
     from .models import Task
 
@@ -170,7 +171,8 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
     created, waiting = 0, False
     aware_now = timeutil.aware(now)
     catchup = dt.timedelta(seconds=conf.SCHEDULE_CATCHUP)
-    for row in Schedule.objects.using(using).filter(active=True, next_run_at__lte=now).values("id", "function", "next_run_at"):
+    due = Schedule.objects.using(using).filter(active=True, paused=False, next_run_at__lte=now)
+    for row in due.values("id", "function", "next_run_at"):
         spec = REGISTRY.get(row["function"])
         if spec is None:
             if not _is_registered(row["function"]):
@@ -218,11 +220,23 @@ def _claim_one(Task: Any, Schedule: Any, row: dict[str, Any], following: dt.date
         return 0
 
 
+def first_due_after(function: str, stored: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """The first due time after ``now`` of a schedule whose stored next due time is
+    ``stored`` (for one that resumes after a pause: no catch-up). A periodic schedule
+    stays on its fixed-rate grid. None if ``function`` is no registered schedule."""
+    if stored is not None and stored > now:
+        return stored
+    if not _is_registered(function):
+        return None
+    spec = REGISTRY[function]
+    return spec.next_after(stored, now) if stored is not None else spec.first_due(now)
+
+
 def next_due_time() -> dt.datetime | None:
     return (
         _schedule_model()
         .objects.using(db.alias())
-        .filter(active=True, next_run_at__isnull=False)
+        .filter(active=True, paused=False, next_run_at__isnull=False)
         .order_by("next_run_at")
         .values_list("next_run_at", flat=True)
         .first()

@@ -25,7 +25,7 @@ from typing import Any
 from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connections
 from django.utils.module_loading import autodiscover_modules
 
-from . import db, loader, queue, schedules, serialization, timeutil
+from . import db, loader, queue, schedules, serialization, stats, timeutil
 from .conf import conf
 from .exceptions import TaskCancelled, TaskTimeout, WorkerStopping
 from .queue import Outcome, WorkerIdentity
@@ -102,6 +102,7 @@ class Worker:
             self.runner.close()
             if heartbeat.is_alive():
                 heartbeat.join(timeout=5)
+            stats.flush(self.identity.id)  # the dashboard's run figures (autotask.stats)
             self._unregister()
             connections.close_all()
             logger.info("worker stopped worker=%s tasks_done=%s", self.identity.label, self.tasks_done)
@@ -137,12 +138,12 @@ class Worker:
 
     def _wait_for_tables(self) -> bool:
         """Missing migrations never crash anything: wait, and say why."""
-        from .models import Schedule, Task, Worker as WorkerRow
+        from .models import MinuteStats, Schedule, Task, Worker as WorkerRow
 
         warned = False
         while not self.stopping.is_set():
             try:
-                for model in (Task, Schedule, WorkerRow):
+                for model in (Task, Schedule, WorkerRow, MinuteStats):  # MinuteStats: the latest migration
                     model.objects.using(self.using).exists()
                 if warned:
                     logger.warning("autotask's tables exist now; starting")
@@ -301,6 +302,7 @@ class Worker:
         if not ran:
             return
         held = self._until_recorded(lambda: queue.finish(self.identity, ran))
+        stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
         for (task, outcome), was_held in zip(ran, held):
             self._log_outcome(task, outcome, was_held)
 
@@ -437,6 +439,7 @@ class Worker:
                         if not beat and not self.stopping.is_set():
                             logger.warning("this worker was presumed lost by another; registering again")
                             self._register()
+                        stats.flush(self.identity.id)  # the dashboard's run figures (autotask.stats)
                     except DatabaseError as exc:
                         logger.warning("heartbeat failed (%s)", exc)
                         db.reset_connection(self.using)

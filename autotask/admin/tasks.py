@@ -1,0 +1,153 @@
+"""Tasks: the list with filters and search, each task's run record, and the actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from .. import db, operations, serialization
+from ..models import Schedule, Task
+from ..task import FINISHED, UNFINISHED
+from .base import OperateAdmin, pre
+
+RECENT_FUNCTIONS = 10_000  # the function filter lists the functions of this many newest tasks
+
+
+class FunctionFilter(admin.SimpleListFilter):
+    """By function. The choices are the functions of the newest tasks and of the schedules:
+    a DISTINCT over every row would read the whole table (seconds at a million rows)."""
+
+    title = "function"
+    parameter_name = "function"
+
+    def lookups(self, request, model_admin):
+        using = db.alias()
+        names = set(Task.objects.using(using).order_by("-id").values_list("function", flat=True)[:RECENT_FUNCTIONS])
+        names.update(Schedule.objects.using(using).values_list("function", flat=True))
+        if self.value():
+            names.add(self.value())
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(function=self.value()) if self.value() else queryset
+
+
+@admin.register(Task)
+class TaskAdmin(OperateAdmin):
+    list_display = (
+        "function", "status", "created_at", "run_at", "started_at", "duration", "attempts", "progress_bar", "worker",
+    )
+    list_filter = ("status", FunctionFilter, "schedule")
+    search_fields = ("id", "function", "error_message")
+    ordering = ("-id",)  # time-ordered ids: newest first, through the primary key's index
+    actions = ("cancel_tasks", "retry_tasks", "run_tasks_now", "delete_finished_tasks")
+    change_form_template = "admin/autotask/task/change_form.html"
+    fields = (
+        "id", "function", "status", "arguments_display", "result_display", "progress_bar", "error_message",
+        "exception_class", "traceback_display", "created_at", "run_at", "started_at", "finished_at", "duration",
+        "expires_at", "attempts", "retries", "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule",
+        "due_at",
+    )
+    readonly_fields = fields
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would delete unfinished tasks too, row by row
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status in FINISHED)
+
+    # -- columns and fields --------------------------------------------------------------
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: Task):
+        if obj.progress is None:
+            return "-"
+        return format_html('<progress max="100" value="{}" title="{}%"></progress> {}%', obj.progress, obj.progress, obj.progress)
+
+    @admin.display(description="arguments")
+    def arguments_display(self, obj: Task):
+        return pre(self._pretty(obj.arguments))
+
+    @admin.display(description="result")
+    def result_display(self, obj: Task):
+        return pre(self._pretty(obj.result)) if obj.result is not None else "-"
+
+    @admin.display(description="traceback")
+    def traceback_display(self, obj: Task):
+        return pre(obj.traceback)
+
+    @staticmethod
+    def _pretty(text: str | None) -> str:
+        try:
+            return repr(serialization.loads(text or "null"))
+        except ValueError:
+            return text or ""
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        task = self.get_object(request, object_id)
+        extra = {
+            "task_actions": self._row_actions(request, task) if task else [],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "live": task is not None and task.status in UNFINISHED,
+        }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def _row_actions(self, request, task: Task) -> list[tuple[str, str]]:
+        """The actions that would change this task, as buttons on its page."""
+        offered = self.get_actions(request)
+        wanted = {"cancel_tasks": task.status in UNFINISHED, "retry_tasks": task.status in ("ERROR", "CANCELLED")}
+        wanted["run_tasks_now"] = task.status == "WAITING"
+        return [(name, offered[name][2]) for name, fits in wanted.items() if fits and name in offered]
+
+    # -- actions ---------------------------------------------------------------------------
+
+    @admin.action(description="Cancel the selected tasks", permissions=["change"])
+    def cancel_tasks(self, request, queryset):
+        counts = operations.cancel_tasks(queryset)
+        return self.report(request, [
+            (counts["cancelled"], "task cancelled", "tasks cancelled"),
+            (counts["stopping"], "running task asked to stop", "running tasks asked to stop"),
+            (counts["finished"], "already finished", "already finished"),
+        ])
+
+    @admin.action(description="Run the selected failed or cancelled tasks again", permissions=["change"])
+    def retry_tasks(self, request, queryset):
+        counts = operations.retry_tasks(queryset)
+        return self.report(request, [
+            (counts["retried"], "task will run again", "tasks will run again"),
+            (counts["other"], "was not failed or cancelled", "were not failed or cancelled"),
+        ])
+
+    @admin.action(description="Run the selected waiting tasks now", permissions=["change"])
+    def run_tasks_now(self, request, queryset):
+        counts = operations.run_tasks_now(queryset)
+        return self.report(request, [
+            (counts["moved"], "task due now", "tasks due now"),
+            (counts["due"], "was due already", "were due already"),
+            (counts["other"], "not waiting", "not waiting"),
+        ])
+
+    @admin.action(description="Delete the selected finished tasks", permissions=["delete"])
+    def delete_finished_tasks(self, request, queryset):
+        if request.POST.get("post") != "yes":  # first ask, with counts only (no list of rows)
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Delete finished tasks?",
+                "opts": self.opts,
+                "counts": operations.count_finished(queryset),
+                "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "next": request.POST.get("_next", ""),
+            }
+            return TemplateResponse(request, "admin/autotask/task/delete_finished.html", context)
+        counts = operations.delete_finished_tasks(queryset)
+        self.report(request, [
+            (counts["deleted"], "finished task deleted", "finished tasks deleted"),
+            (counts["kept"], "unfinished task kept", "unfinished tasks kept"),
+        ])
+        return None  # back to the list (a deleted task's page is gone)

@@ -1,0 +1,213 @@
+"""Per-minute run figures for the dashboard, counted by each worker in memory.
+
+The task table holds no history cheap enough to read: counting last hour's
+finished runs, or the pickup delays of the last 15 minutes, would scan or
+index a million rows, and an index more on the task table costs every insert
+and every status change. So each worker counts what it records
+(``record``: a few dict updates per run, under a lock) and writes its counts
+once per heartbeat (``flush``: one upsert of a row per minute touched into
+``MinuteStats``). The dashboard sums a few rows (workers x minutes).
+
+Each row holds the worker's totals for that minute so far, so writing it
+again is harmless (a failed flush is simply retried on the next heartbeat).
+Counts of the last seconds before a worker is killed are lost with it.
+
+Pickup delays (start minus due time) are kept as histograms of buckets four
+to a doubling (each about 19% wide), from 0.1 ms up to days; percentiles
+are read from the merged histograms, to within a bucket's width.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Sequence
+
+from django.db import DatabaseError, connections
+from django.db.models import Sum
+
+from . import db, timeutil
+from .task import CANCELLED, DONE, ERROR, WAITING
+
+if TYPE_CHECKING:
+    from .queue import Outcome
+
+logger = logging.getLogger(__name__)
+
+SMALLEST = 0.0001  # seconds: bucket 0 holds every delay up to this
+PER_DOUBLING = 4
+LAST_BUCKET = 160  # 0.1 ms * 2**40: more than a year
+KEEP = dt.timedelta(hours=2)  # rows older than this are removed
+CLEAN_EVERY = 600.0  # seconds between a worker's removals of old rows
+COUNTERS = ("done", "failed", "retried", "cancelled")
+
+
+# -- histogram buckets ---------------------------------------------------------------
+
+
+def bucket(seconds: float) -> int:
+    """The bucket of a delay: 0 up to SMALLEST, then PER_DOUBLING buckets to a doubling."""
+    if seconds <= SMALLEST:
+        return 0
+    return min(LAST_BUCKET, 1 + int(math.log2(seconds / SMALLEST) * PER_DOUBLING))
+
+
+def bucket_bounds(index: int) -> tuple[float, float]:
+    """The delays (seconds) bucket ``index`` holds: from the first, up to the second."""
+    if index == 0:
+        return 0.0, SMALLEST
+    return SMALLEST * 2 ** ((index - 1) / PER_DOUBLING), SMALLEST * 2 ** (index / PER_DOUBLING)
+
+
+def percentile(histogram: dict[int, int], q: float) -> float | None:
+    """The ``q`` quantile (0-1) of the delays in ``histogram``, in seconds; None if empty.
+    Within a bucket the delays are taken as spread evenly on a log scale."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = q * total, 0
+    for index in sorted(histogram):
+        count = histogram[index]
+        if seen + count >= rank:
+            low, high = bucket_bounds(index)
+            share = (rank - seen) / count
+            return high * share if index == 0 else low * (high / low) ** share
+        seen += count
+    return bucket_bounds(max(histogram))[1]
+
+
+# -- the worker's side -------------------------------------------------------------------
+
+
+class _Minute:
+    __slots__ = ("done", "failed", "retried", "cancelled", "pickup")
+
+    def __init__(self) -> None:
+        self.done = self.failed = self.retried = self.cancelled = 0
+        self.pickup: dict[int, int] = {}
+
+
+_lock = threading.Lock()
+_minutes: dict[dt.datetime, _Minute] = {}
+_unwritten: set[dt.datetime] = set()
+_next_clean = 0.0
+
+
+def _minute_of(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def record(runs: Sequence[tuple[dict[str, Any], Outcome]], held: Sequence[bool]) -> None:
+    """Count the runs a worker just recorded (``held``: whether each outcome was kept)."""
+    minute = _minute_of(timeutil.now())
+    with _lock:
+        counts = _minutes.get(minute)
+        if counts is None:
+            counts = _minutes[minute] = _Minute()
+        for (task, outcome), kept in zip(runs, held):
+            if not kept:
+                continue
+            status = outcome.status
+            if status == DONE:
+                counts.done += 1
+            elif status == ERROR:
+                counts.failed += 1
+            elif status == CANCELLED:
+                counts.cancelled += 1
+            elif status == WAITING and outcome.attempts_delta == 0:
+                counts.retried += 1
+            index = bucket((task["started_at"] - task["run_at"]).total_seconds())
+            counts.pickup[index] = counts.pickup.get(index, 0) + 1
+        _unwritten.add(minute)
+
+
+def flush(worker_id: Any) -> None:
+    """Write this worker's counts of the minutes changed since the last flush; never raises."""
+    global _next_clean
+    from .models import MinuteStats
+
+    with _lock:
+        rows = [
+            MinuteStats(
+                minute=minute, worker_id=worker_id, pickup=json.dumps(_minutes[minute].pickup),
+                **{name: getattr(_minutes[minute], name) for name in COUNTERS},
+            )
+            for minute in sorted(_unwritten)
+        ]
+        written = set(_unwritten)
+        _unwritten.clear()
+        current = _minute_of(timeutil.now())
+        for minute in [m for m in _minutes if m < current - dt.timedelta(minutes=1) and m not in written]:
+            del _minutes[minute]  # written already, and no run is counted in it any more
+    if not rows:
+        return
+    using = db.alias()
+    try:
+        db.retry_locked(lambda: _upsert(using, rows), "stats flush")
+        if time.monotonic() >= _next_clean:
+            _next_clean = time.monotonic() + CLEAN_EVERY
+            cutoff = timeutil.now() - KEEP
+            db.retry_locked(lambda: MinuteStats.objects.using(using).filter(minute__lt=cutoff).delete(), "stats clean")
+    except DatabaseError as exc:
+        logger.warning("can't write the run figures (%s); trying again on the next heartbeat", exc)
+        with _lock:
+            _unwritten.update(written)
+
+
+def _upsert(using: str, rows: list[Any]) -> None:
+    from .models import MinuteStats
+
+    target = ["minute", "worker_id"] if connections[using].features.supports_update_conflicts_with_target else None
+    with db.write_transaction(using):
+        MinuteStats.objects.using(using).bulk_create(
+            rows, update_conflicts=True, unique_fields=target, update_fields=[*COUNTERS, "pickup"]
+        )
+
+
+def reset() -> None:
+    """Forget the counts not written yet (a new worker process starts from nothing)."""
+    with _lock:
+        _minutes.clear()
+        _unwritten.clear()
+
+
+# -- the dashboard's side ----------------------------------------------------------------
+
+
+def per_minute(now: dt.datetime, minutes: int = 60) -> list[dict[str, Any]]:
+    """Runs done, failed, retried and cancelled in each of the last ``minutes`` minutes
+    (the current one last), summed over the workers."""
+    from .models import MinuteStats
+
+    end = _minute_of(now)
+    start = end - dt.timedelta(minutes=minutes - 1)
+    sums = {
+        row["minute"]: row
+        for row in MinuteStats.objects.using(db.alias())
+        .filter(minute__gte=start)
+        .values("minute")
+        .annotate(**{name: Sum(name) for name in COUNTERS})
+        .order_by()
+    }
+    series = []
+    for step in range(minutes):
+        minute = start + dt.timedelta(minutes=step)
+        row = sums.get(minute, {})
+        series.append({"minute": minute, **{name: int(row.get(name) or 0) for name in COUNTERS}})
+    return series
+
+
+def pickup(now: dt.datetime, minutes: int = 15) -> dict[str, Any]:
+    """Pickup delay percentiles (seconds) over the runs of the last ``minutes`` minutes."""
+    from .models import MinuteStats
+
+    start = _minute_of(now) - dt.timedelta(minutes=minutes - 1)
+    merged: dict[int, int] = {}
+    for text in MinuteStats.objects.using(db.alias()).filter(minute__gte=start).values_list("pickup", flat=True):
+        for index, count in json.loads(text or "{}").items():
+            merged[int(index)] = merged.get(int(index), 0) + count
+    return {"runs": sum(merged.values()), "p50": percentile(merged, 0.50), "p95": percentile(merged, 0.95)}
