@@ -7,10 +7,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from .. import db
+from .. import db, timeutil
 
 
 class OperateAdmin(admin.ModelAdmin):
@@ -59,6 +60,14 @@ class OperateAdmin(admin.ModelAdmin):
         if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
             return HttpResponseRedirect(target)
         return None
+
+
+def moment(value) -> str:
+    """A time of the run record, to the millisecond, in the current time zone."""
+    if value is None:
+        return "-"
+    local = timezone.localtime(timeutil.aware(value))
+    return local.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + local.strftime(" %Z")
 
 
 def pre(text: Any):

@@ -20,9 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from .. import overview
+from ..conf import conf
 from ..models import Dashboard
-
-REFRESH_SECONDS = 3
 
 
 @admin.register(Dashboard)
@@ -57,7 +56,7 @@ class DashboardAdmin(admin.ModelAdmin):
             "title": "autotask dashboard",
             "opts": self.opts,
             "data_url": reverse("admin:autotask_dashboard_data", current_app=self.admin_site.name),
-            "refresh_ms": REFRESH_SECONDS * 1000,
+            "refresh_ms": int(conf.DASHBOARD_REFRESH * 1000),
             "figures": self.figures(request),
         }
         return TemplateResponse(request, "admin/autotask/dashboard.html", context)

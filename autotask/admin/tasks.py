@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import db, operations, serialization
 from ..models import Schedule, Task
-from ..task import FINISHED, UNFINISHED
-from .base import OperateAdmin, pre
+from ..task import CANCELLED, ERROR, FINISHED, UNFINISHED, WAITING
+from .base import OperateAdmin, moment, pre
 
 RECENT_FUNCTIONS = 10_000  # the function filter lists the functions of this many newest tasks
 
@@ -37,7 +38,7 @@ class FunctionFilter(admin.SimpleListFilter):
 @admin.register(Task)
 class TaskAdmin(OperateAdmin):
     list_display = (
-        "function", "status", "created_at", "run_at", "started_at", "duration", "attempts", "progress_bar", "worker",
+        "function", "status", "created", "due", "started", "duration", "attempts", "progress_bar", "worker",
     )
     list_filter = ("status", FunctionFilter, "schedule")
     search_fields = ("id", "function", "error_message")
@@ -45,10 +46,9 @@ class TaskAdmin(OperateAdmin):
     actions = ("cancel_tasks", "retry_tasks", "run_tasks_now", "delete_finished_tasks")
     change_form_template = "admin/autotask/task/change_form.html"
     fields = (
-        "id", "function", "status", "arguments_display", "result_display", "progress_bar", "error_message",
-        "exception_class", "traceback_display", "created_at", "run_at", "started_at", "finished_at", "duration",
-        "expires_at", "attempts", "retries", "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule",
-        "due_at",
+        "id", "function", "status", "call", "result_display", "progress_bar", "error_message", "exception_class",
+        "traceback_display", "created", "due", "started", "finished", "duration", "expires", "attempts", "retries",
+        "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule", "due_at",
     )
     readonly_fields = fields
 
@@ -68,9 +68,39 @@ class TaskAdmin(OperateAdmin):
             return "-"
         return format_html('<progress max="100" value="{}" title="{}%"></progress> {}%', obj.progress, obj.progress, obj.progress)
 
-    @admin.display(description="arguments")
-    def arguments_display(self, obj: Task):
-        return pre(self._pretty(obj.arguments))
+    @admin.display(description="call")
+    def call(self, obj: Task):
+        """The call as it was written: ``send_mail('ada@example.com', subject='Hi')``."""
+        try:
+            args, kwargs = serialization.loads_call(obj.arguments)
+        except ValueError:
+            return pre(obj.arguments)
+        parts = [repr(value) for value in args] + [f"{name}={value!r}" for name, value in kwargs.items()]
+        return pre(f"{obj.function.rsplit('.', 1)[-1]}({', '.join(parts)})")
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, obj: Task):
+        return moment(obj.created_at)
+
+    @admin.display(description="due", ordering="run_at")
+    def due(self, obj: Task):
+        return moment(obj.run_at)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: Task):
+        return moment(obj.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: Task):
+        return moment(obj.finished_at)
+
+    @admin.display(description="duration")
+    def duration(self, obj: Task) -> str:
+        return f"{obj.duration.total_seconds():.3f} s" if obj.duration is not None else "-"
+
+    @admin.display(description="removed after")
+    def expires(self, obj: Task):
+        return moment(obj.expires_at)
 
     @admin.display(description="result")
     def result_display(self, obj: Task):
@@ -97,11 +127,14 @@ class TaskAdmin(OperateAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def _row_actions(self, request, task: Task) -> list[tuple[str, str]]:
-        """The actions that would change this task, as buttons on its page."""
+        """The actions that would change this task, as buttons on its page: (action, label)."""
         offered = self.get_actions(request)
-        wanted = {"cancel_tasks": task.status in UNFINISHED, "retry_tasks": task.status in ("ERROR", "CANCELLED")}
-        wanted["run_tasks_now"] = task.status == "WAITING"
-        return [(name, offered[name][2]) for name, fits in wanted.items() if fits and name in offered]
+        fitting = [
+            ("run_tasks_now", "Run now", task.status == WAITING and task.run_at > timezone.now()),
+            ("cancel_tasks", "Cancel", task.status in UNFINISHED),
+            ("retry_tasks", "Run again", task.status in (ERROR, CANCELLED)),
+        ]
+        return [(name, label) for name, label, fits in fitting if fits and name in offered]
 
     # -- actions ---------------------------------------------------------------------------
 

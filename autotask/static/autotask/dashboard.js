@@ -2,7 +2,7 @@
    every few seconds while the tab is visible. No library: the chart is inline SVG. */
 "use strict";
 (function () {
-    const root = document.getElementById("autotask-dashboard");
+    const root = document.getElementById("at-dashboard");
     if (!root) return;
     const SVG = "http://www.w3.org/2000/svg";
     const url = root.dataset.url;
@@ -54,7 +54,8 @@
 
     function clock(iso, withSeconds) {
         if (!iso) return "-";
-        const options = withSeconds ? {hour: "2-digit", minute: "2-digit", second: "2-digit"} : {hour: "2-digit", minute: "2-digit"};
+        const options = {hour: "2-digit", minute: "2-digit", hourCycle: "h23"};
+        if (withSeconds) options.second = "2-digit";
         return new Date(iso).toLocaleTimeString([], options);
     }
 
@@ -116,7 +117,7 @@
 
     function renderChart(data) {
         const series = data.per_minute;
-        const width = 640, height = 190, left = 40, right = 8, top = 8, bottom = 22;
+        const width = 640, height = 220, left = 44, right = 8, top = 10, bottom = 24;
         const plotWidth = width - left - right, plotHeight = height - top - bottom;
         const top_ = niceMax(Math.max(0, ...series.map((m) => m.done + m.failed)));
         const slot = plotWidth / series.length;
@@ -143,8 +144,10 @@
             }
             total += minute.done + minute.failed;
             chart.append(group);
-            if (index % 15 === 0 || index === series.length - 1) {
-                chart.append(svg("text", {x: left + index * slot + slot / 2, y: height - 6, "text-anchor": "middle"}, clock(minute.minute)));
+            const last = index === series.length - 1;
+            if (index % 15 === 0 || last) {
+                chart.append(svg("text", {x: last ? width - right : left + index * slot + slot / 2, y: height - 6,
+                    "text-anchor": last ? "end" : "middle"}, clock(minute.minute)));
             }
         });
         chart.dataset.total = total;
