@@ -117,8 +117,9 @@ def status_counts(tasks: QuerySet) -> dict[str, Count]:
     return {status: counts[status] for status in STATUSES}
 
 
-def _capped(queryset: QuerySet, cap: int = COUNT_CAP) -> Count:
-    """The rows of ``queryset``, counted up to ``cap`` (an index range read no further)."""
+def _capped(queryset: QuerySet, cap: int | None = None) -> Count:
+    """The rows of ``queryset``, counted up to ``cap`` (COUNT_CAP): an index range read no further."""
+    cap = COUNT_CAP if cap is None else cap
     value = queryset.order_by().values("status")[: cap + 1].count()
     return Count(value) if value <= cap else Count(cap, "at_least")
 

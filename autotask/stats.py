@@ -168,13 +168,6 @@ def _upsert(using: str, rows: list[Any]) -> None:
         )
 
 
-def reset() -> None:
-    """Forget the counts not written yet (a new worker process starts from nothing)."""
-    with _lock:
-        _minutes.clear()
-        _unwritten.clear()
-
-
 # -- the dashboard's side ----------------------------------------------------------------
 
 
