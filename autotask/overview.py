@@ -4,8 +4,8 @@ Every figure comes from an index or a small table, so that a snapshot stays
 quick with a million task rows and adds no index to the task table:
 
 - counts by status: exact up to ``COUNT_CAP`` per status (a range of the due
-  index, read no further); above that an estimate, marked as one
-  (``_estimate``); the due waiting tasks the same way;
+  index, read no further); above that the planner's estimate, or on SQLite a
+  lower bound, marked as such (``_beyond_the_cap``); the due tasks the same way;
 - the oldest due waiting task: the first entry of the due index;
 - runs per minute and pickup delays: ``autotask.stats`` (rows the workers write);
 - workers: the worker table, their current tasks the RUNNING rows;
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.db import connections
-from django.db.models import F, QuerySet
+from django.db.models import Count as Rows, F, QuerySet
 from django.db.models.functions import Left
 
 from . import db, stats, timeutil
@@ -29,7 +29,6 @@ from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
 STATUSES = (WAITING, RUNNING, DONE, ERROR, CANCELLED)
 COUNT_CAP = 10_000  # rows of one status counted exactly, at most
-SQLITE_SECOND_CAP = 100_000  # on SQLite, where no planner estimate exists: a second, longer look
 FAILURES = 10
 SCHEDULES = 20
 MESSAGE_CHARS = 300
@@ -53,13 +52,16 @@ def _models():
     return models
 
 
-def snapshot(now: dt.datetime | None = None, grace: float = 0.0) -> dict[str, Any]:
-    """Every figure of the dashboard, as plain values (datetimes aware where USE_TZ is)."""
+def snapshot(now: dt.datetime | None = None, grace: float = 0.0, exact: bool = False) -> dict[str, Any]:
+    """Every figure of the dashboard, as plain values (datetimes aware where USE_TZ is).
+
+    ``grace``: a task or schedule counts as due for the health check once it is that many
+    seconds late. ``exact``: count every status exactly (reads the whole table)."""
     models = _models()
     using = db.alias()
     now = now or timeutil.now()
     tasks = models.Task.objects.using(using)
-    counts = status_counts(tasks)
+    counts, due = status_counts(using, now, exact)
     oldest = tasks.due(now).values("id", "run_at").first()
     workers = _workers(now)
     overdue_schedules = (
@@ -72,7 +74,7 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0) -> dict[str, An
         "now": now,
         "counts": {status: asdict(count) | {"text": str(count)} for status, count in counts.items()},
         "due": {
-            "count": asdict(due := _capped(tasks.filter(status=WAITING, run_at__lte=now))) | {"text": str(due)},
+            "count": asdict(due) | {"text": str(due)},
             "oldest_id": oldest["id"] if oldest else None,
             "oldest_due_at": oldest["run_at"] if oldest else None,
             "oldest_age": (now - oldest["run_at"]).total_seconds() if oldest else None,
@@ -102,56 +104,52 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0) -> dict[str, An
 # -- counts ----------------------------------------------------------------------------------
 
 
-def status_counts(tasks: QuerySet) -> dict[str, Count]:
-    """Rows per status: exact up to COUNT_CAP, above that an estimate."""
-    counts: dict[str, Count] = {}
-    over = []
+def status_counts(using: str, now: dt.datetime, exact: bool = False) -> tuple[dict[str, Count], Count]:
+    """Rows per status, and the due waiting ones: exact up to COUNT_CAP, above that an
+    estimate (``_beyond_the_cap``). ``exact``: a count of every row (reads the whole table)."""
+    tasks = _models().Task.objects.using(using)
+    if exact:
+        found = dict(tasks.order_by().values_list("status").annotate(rows=Rows("pk")))
+        due = tasks.filter(status=WAITING, run_at__lte=now).count()
+        return {status: Count(found.get(status, 0)) for status in STATUSES}, Count(due)
+    capped = _capped_counts(using, now)
+    counts = {}
     for status in STATUSES:
-        count = _capped(tasks.filter(status=status))
-        if count.kind == "exact":
-            counts[status] = count
-        else:
-            over.append(status)
-    if over:
-        counts.update(_estimate(tasks, over, counts))
-    return {status: counts[status] for status in STATUSES}
+        value = capped[status]
+        counts[status] = Count(value) if value <= COUNT_CAP else _beyond_the_cap(tasks.filter(status=status))
+    due = capped["due"]
+    return counts, Count(due) if due <= COUNT_CAP else Count(COUNT_CAP, "at_least")
 
 
-def _capped(queryset: QuerySet, cap: int | None = None) -> Count:
-    """The rows of ``queryset``, counted up to ``cap`` (COUNT_CAP): an index range read no further."""
-    cap = COUNT_CAP if cap is None else cap
-    value = queryset.order_by().values("status")[: cap + 1].count()
-    return Count(value) if value <= cap else Count(cap, "at_least")
+def _capped_counts(using: str, now: dt.datetime) -> dict[str, int]:
+    """The rows of each status, and the due waiting rows, each counted up to COUNT_CAP + 1
+    (a range of the due index, read no further), in one statement."""
+    connection = connections[using]
+    meta = _models().Task._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    status, run_at = (quote(meta.get_field(name).column) for name in ("status", "run_at"))
+    parts, params, names = [], [], []
+    for index, (name, due) in enumerate([(s, False) for s in STATUSES] + [("due", True)]):
+        where = f"{status} = %s" + (f" AND {run_at} <= %s" if due else "")
+        parts.append(f"SELECT {index}, COUNT(*) FROM (SELECT 1 AS one FROM {table} WHERE {where} LIMIT %s) c{index}")
+        params += [WAITING if due else name] + ([connection.ops.adapt_datetimefield_value(now)] if due else [])
+        params.append(COUNT_CAP + 1)
+        names.append(name)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        return {names[index]: count for index, count in cursor.fetchall()}
 
 
-def _estimate(tasks: QuerySet, over: list[str], exact: dict[str, Count]) -> dict[str, Count]:
-    """Counts of the statuses with more than COUNT_CAP rows.
-
-    PostgreSQL and MySQL/MariaDB: the planner's estimate (from the table statistics;
-    an EXPLAIN, which reads no rows). SQLite has none: it counts those statuses a
-    second time up to SQLITE_SECOND_CAP; if one status is left above that, its count
-    is the table's row count (a quick count of the smallest index) minus the others.
-    """
-    vendor = connections[tasks.db].vendor
-    if vendor != "sqlite":
-        result = {}
-        for status in over:
-            estimate = _planner_rows(tasks.filter(status=status))
-            result[status] = Count(estimate, "approx") if estimate > COUNT_CAP else Count(COUNT_CAP, "at_least")
-        return result
-    result, left = {}, []
-    for status in over:
-        count = _capped(tasks.filter(status=status), SQLITE_SECOND_CAP) if len(over) > 1 else Count(0, "at_least")
-        if count.kind == "exact":
-            result[status] = count
-        else:
-            left.append(status)
-    if len(left) == 1:
-        known = sum(count.value for count in (*exact.values(), *result.values()))
-        result[left[0]] = Count(tasks.order_by().count() - known)
-    else:
-        result.update({status: Count(SQLITE_SECOND_CAP, "at_least") for status in left})
-    return result
+def _beyond_the_cap(queryset: QuerySet) -> Count:
+    """A status with more than COUNT_CAP rows: PostgreSQL's and MySQL's planner estimate (an
+    EXPLAIN, from the table's statistics, which reads no rows). SQLite keeps no statistics
+    of the kind, and a count of a million index entries takes longer than the dashboard
+    may: there it is a lower bound, "10,000+" (``autotask_status --exact`` counts)."""
+    if connections[queryset.db].vendor == "sqlite":
+        return Count(COUNT_CAP, "at_least")
+    estimate = _planner_rows(queryset)
+    return Count(estimate, "approx") if estimate > COUNT_CAP else Count(COUNT_CAP, "at_least")
 
 
 def _planner_rows(queryset: QuerySet) -> int:

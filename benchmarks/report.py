@@ -33,6 +33,8 @@ ROWS = [
     ("memory: growth, %", ("memory", "growth_pct"), None),
     ("schedule 1 s: started - due, p50 ms", ("schedules", "p50_ms"), None),
     ("schedule 1 s: started - due, p95 ms", ("schedules", "p95_ms"), None),
+    ("dashboard data at 1M task rows: p50 ms", ("dashboard", "p50_ms"), None),
+    ("dashboard data at 1M task rows: p95 ms", ("dashboard", "p95_ms"), None),
 ]
 
 

@@ -53,6 +53,11 @@ memory    RSS (VmRSS summed over the worker's process group) after warm-up and a
           10,000 more tasks.
 schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs
           (in the main phase, on a quiet machine).
+dashboard autotask only: the admin dashboard's data endpoint (admin:autotask_dashboard_data)
+          with 1,000,000 task rows (--quick: 200,000; 85% done over a day, 7% waiting, 5%
+          failed, 3% cancelled), 4 workers, 20 schedules and 2 hours of per-minute figures;
+          p50/p95 of 30 GETs through Django's test client as a logged-in superuser, after
+          3 warm-up GETs (projects/dashboard_client.py). PostgreSQL after VACUUM ANALYZE.
 
 Each scenario starts on a settled disk (CHECKPOINT or wal_checkpoint, then sync), and
 the systems run one after another, except the quiet period, which all spend at once.
@@ -370,6 +375,7 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
             # On a quiet machine: in the quiet phase, the others' set-up (databases
             # made, migrated, checkpointed) once delayed a run by 2 s.
             scenarios.append("schedules")
+            scenarios.append("dashboard")  # last: it fills the table with a million rows
         result = run_runner(f"{name}/{db}", pythons[name], spec["runner"], db, scenarios, workdir / f"{name}-{db}",
                             args, {"BENCH_PG_NAME": pg_prefix(name)}, timeout=args.runner_timeout)
         if "error" in result and len(result) == 1:
