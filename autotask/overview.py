@@ -5,7 +5,7 @@ quick with a million task rows and adds no index to the task table:
 
 - counts by status: exact up to ``COUNT_CAP`` per status (a range of the due
   index, read no further); above that the planner's estimate, or on SQLite a
-  lower bound, marked as such (``_beyond_the_cap``); the due tasks the same way;
+  lower bound, marked as such; the due tasks the same way;
 - the oldest due waiting task: the first entry of the due index;
 - runs per minute and pickup delays: ``autotask.stats`` (rows the workers write);
 - workers: the worker table, their current tasks the RUNNING rows;
@@ -30,7 +30,8 @@ from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 STATUSES = (WAITING, RUNNING, DONE, ERROR, CANCELLED)
 COUNT_CAP = 10_000  # rows of one status counted exactly, at most
 FAILURES = 10
-SCHEDULES = 20
+SCHEDULES = 20  # shown
+MAX_SCHEDULES = 1000  # read (a schedule is a decorated function: there are few)
 MESSAGE_CHARS = 300
 
 
@@ -64,12 +65,10 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0, exact: bool = F
     counts, due = status_counts(using, now, exact)
     oldest = tasks.due(now).values("id", "run_at").first()
     workers = _workers(now)
-    overdue_schedules = (
-        models.Schedule.objects.using(using)
-        .filter(active=True, paused=False, next_run_at__lte=now - dt.timedelta(seconds=grace))
-        .count()
-    )
-    series = stats.per_minute(now)
+    schedules = _schedules()
+    late = now - dt.timedelta(seconds=grace)
+    overdue_schedules = sum(1 for s in schedules if s["active"] and not s["paused"] and s["next_run_at"] and s["next_run_at"] <= late)
+    series, pickup = stats.recent(now)
     figures: dict[str, Any] = {
         "now": now,
         "counts": {status: asdict(count) | {"text": str(count)} for status, count in counts.items()},
@@ -81,9 +80,9 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0, exact: bool = F
         },
         "per_minute": series,
         "last_hour": {name: sum(minute[name] for minute in series) for name in stats.COUNTERS},
-        "pickup": stats.pickup(now),
+        "pickup": pickup,
         "workers": workers,
-        "schedules": _schedules(),
+        "schedules": schedules[:SCHEDULES],
         "failures": list(
             tasks.filter(status=ERROR)
             .order_by("-run_at")
@@ -106,17 +105,22 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0, exact: bool = F
 
 def status_counts(using: str, now: dt.datetime, exact: bool = False) -> tuple[dict[str, Count], Count]:
     """Rows per status, and the due waiting ones: exact up to COUNT_CAP, above that an
-    estimate (``_beyond_the_cap``). ``exact``: a count of every row (reads the whole table)."""
+    estimate or a lower bound. ``exact``: a count of every row (reads the whole table)."""
     tasks = _models().Task.objects.using(using)
     if exact:
         found = dict(tasks.order_by().values_list("status").annotate(rows=Rows("pk")))
         due = tasks.filter(status=WAITING, run_at__lte=now).count()
         return {status: Count(found.get(status, 0)) for status in STATUSES}, Count(due)
     capped = _capped_counts(using, now)
-    counts = {}
-    for status in STATUSES:
-        value = capped[status]
-        counts[status] = Count(value) if value <= COUNT_CAP else _beyond_the_cap(tasks.filter(status=status))
+    counts = {status: Count(capped[status]) if capped[status] <= COUNT_CAP else None for status in STATUSES}
+    over = [status for status, count in counts.items() if count is None]
+    # Above the cap: the planner's estimate. SQLite keeps no statistics of the kind, and a
+    # count of a million index entries takes longer than the dashboard may: a lower bound
+    # there, "10,000+" (``autotask_status --exact`` counts).
+    estimates = _planner_estimates(using, over) if over and connections[using].vendor != "sqlite" else {}
+    for status in over:
+        estimate = estimates.get(status, 0)
+        counts[status] = Count(estimate, "approx") if estimate > COUNT_CAP else Count(COUNT_CAP, "at_least")
     due = capped["due"]
     return counts, Count(due) if due <= COUNT_CAP else Count(COUNT_CAP, "at_least")
 
@@ -141,29 +145,26 @@ def _capped_counts(using: str, now: dt.datetime) -> dict[str, int]:
         return {names[index]: count for index, count in cursor.fetchall()}
 
 
-def _beyond_the_cap(queryset: QuerySet) -> Count:
-    """A status with more than COUNT_CAP rows: PostgreSQL's and MySQL's planner estimate (an
-    EXPLAIN, from the table's statistics, which reads no rows). SQLite keeps no statistics
-    of the kind, and a count of a million index entries takes longer than the dashboard
-    may: there it is a lower bound, "10,000+" (``autotask_status --exact`` counts)."""
-    if connections[queryset.db].vendor == "sqlite":
-        return Count(COUNT_CAP, "at_least")
-    estimate = _planner_rows(queryset)
-    return Count(estimate, "approx") if estimate > COUNT_CAP else Count(COUNT_CAP, "at_least")
-
-
-def _planner_rows(queryset: QuerySet) -> int:
-    sql, params = queryset.order_by().values("status").query.sql_with_params()
-    connection = connections[queryset.db]
+def _planner_estimates(using: str, statuses: list[str]) -> dict[str, int]:
+    """The planner's estimate of the rows of each of ``statuses`` (PostgreSQL, MySQL/MariaDB):
+    one EXPLAIN of their UNION ALL, which reads no rows, only the table's statistics."""
+    connection = connections[using]
+    meta = _models().Task._meta
+    quote = connection.ops.quote_name
+    part = f"SELECT 1 FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s"
+    sql = " UNION ALL ".join([part] * len(statuses))
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql, statuses)
             plan = cursor.fetchone()[0]
-            plan = json.loads(plan) if isinstance(plan, str) else plan
-            return int(plan[0]["Plan"]["Plan Rows"])
-        cursor.execute("EXPLAIN " + sql, params)
-        columns = [column[0].lower() for column in cursor.description]
-        return int(max((row[columns.index("rows")] or 0) for row in cursor.fetchall()))
+            plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+            rows = [child["Plan Rows"] for child in plan["Plans"]] if len(statuses) > 1 else [plan["Plan Rows"]]
+        else:
+            cursor.execute("EXPLAIN " + sql, statuses)
+            columns = [column[0].lower() for column in cursor.description]
+            found = [row for row in cursor.fetchall() if row[columns.index("id")] is not None]
+            rows = [row[columns.index("rows")] or 0 for row in sorted(found, key=lambda row: row[columns.index("id")])]
+    return {status: int(estimate) for status, estimate in zip(statuses, rows)}
 
 
 # -- workers and schedules -------------------------------------------------------------------
@@ -201,7 +202,8 @@ def _workers(now: dt.datetime) -> list[dict[str, Any]]:
 
 
 def _schedules() -> list[dict[str, Any]]:
-    """The schedules that will run, soonest first, then the paused and the stopped ones."""
+    """The schedules that will run, soonest first, then the paused and the stopped ones
+    (the dashboard shows the first SCHEDULES; the health check looks at all)."""
     return list(
         _models()
         .Schedule.objects.using(db.alias())
@@ -209,5 +211,5 @@ def _schedules() -> list[dict[str, Any]]:
         .values(
             "id", "function", "kind", "expression", "timezone", "active", "paused", "next_run_at", "last_run_at",
             "last_status", last_error_text=Left("last_error", MESSAGE_CHARS),
-        )[:SCHEDULES]
+        )[:MAX_SCHEDULES]
     )

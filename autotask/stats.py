@@ -28,7 +28,6 @@ import time
 from typing import TYPE_CHECKING, Any, Sequence
 
 from django.db import DatabaseError, connections
-from django.db.models import Sum
 
 from . import db, timeutil
 from .task import CANCELLED, DONE, ERROR, WAITING
@@ -171,36 +170,26 @@ def _upsert(using: str, rows: list[Any]) -> None:
 # -- the dashboard's side ----------------------------------------------------------------
 
 
-def per_minute(now: dt.datetime, minutes: int = 60) -> list[dict[str, Any]]:
-    """Runs done, failed, retried and cancelled in each of the last ``minutes`` minutes
-    (the current one last), summed over the workers."""
+def recent(now: dt.datetime, minutes: int = 60, pickup_minutes: int = 15) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """From one read of the rows of the last ``minutes`` minutes: the runs done, failed,
+    retried and cancelled in each minute (the current one last), summed over the workers;
+    and the pickup delay percentiles (seconds) over the last ``pickup_minutes``."""
     from .models import MinuteStats
 
     end = _minute_of(now)
-    start = end - dt.timedelta(minutes=minutes - 1)
-    sums = {
-        row["minute"]: row
-        for row in MinuteStats.objects.using(db.alias())
-        .filter(minute__gte=start)
-        .values("minute")
-        .annotate(**{name: Sum(name) for name in COUNTERS})
-        .order_by()
-    }
+    start, pickup_start = (end - dt.timedelta(minutes=n - 1) for n in (minutes, pickup_minutes))
+    sums: dict[dt.datetime, dict[str, int]] = {}
+    merged: dict[int, int] = {}
+    for row in MinuteStats.objects.using(db.alias()).filter(minute__gte=start).values("minute", "pickup", *COUNTERS):
+        total = sums.setdefault(row["minute"], dict.fromkeys(COUNTERS, 0))
+        for name in COUNTERS:
+            total[name] += row[name]
+        if row["minute"] >= pickup_start:
+            for index, count in json.loads(row["pickup"] or "{}").items():
+                merged[int(index)] = merged.get(int(index), 0) + count
     series = []
     for step in range(minutes):
         minute = start + dt.timedelta(minutes=step)
-        row = sums.get(minute, {})
-        series.append({"minute": minute, **{name: int(row.get(name) or 0) for name in COUNTERS}})
-    return series
-
-
-def pickup(now: dt.datetime, minutes: int = 15) -> dict[str, Any]:
-    """Pickup delay percentiles (seconds) over the runs of the last ``minutes`` minutes."""
-    from .models import MinuteStats
-
-    start = _minute_of(now) - dt.timedelta(minutes=minutes - 1)
-    merged: dict[int, int] = {}
-    for text in MinuteStats.objects.using(db.alias()).filter(minute__gte=start).values_list("pickup", flat=True):
-        for index, count in json.loads(text or "{}").items():
-            merged[int(index)] = merged.get(int(index), 0) + count
-    return {"runs": sum(merged.values()), "p50": percentile(merged, 0.50), "p95": percentile(merged, 0.95)}
+        series.append({"minute": minute, **sums.get(minute, dict.fromkeys(COUNTERS, 0))})
+    pickup = {"runs": sum(merged.values()), "p50": percentile(merged, 0.50), "p95": percentile(merged, 0.95)}
+    return series, pickup

@@ -109,7 +109,7 @@
     function niceMax(value) {
         if (value <= 4) return 4;
         const power = Math.pow(10, Math.floor(Math.log10(value)));
-        for (const step of [1, 2, 2.5, 5, 10]) {
+        for (const step of [1, 2, 4, 6, 8, 10]) {  // halves that are whole numbers
             if (step * power >= value) return step * power;
         }
         return 10 * power;
