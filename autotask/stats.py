@@ -14,7 +14,9 @@ Counts of the last seconds before a worker is killed are lost with it.
 
 Pickup delays (start minus due time) are kept as histograms of buckets four
 to a doubling (each about 19% wide), from 0.1 ms up to days; percentiles
-are read from the merged histograms, to within a bucket's width.
+are read from the merged histograms, to within a bucket's width. Of a batch
+of quick runs recorded together, up to PICKUP_SAMPLE delays are measured
+(the runs of a batch were claimed together and waited alike).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ LAST_BUCKET = 160  # 0.1 ms * 2**40: more than a year
 KEEP = dt.timedelta(hours=2)  # rows older than this are removed
 CLEAN_EVERY = 600.0  # seconds between a worker's removals of old rows
 COUNTERS = ("done", "failed", "retried", "cancelled")
+PICKUP_SAMPLE = 8  # pickup delays measured per batch of runs, at most
 
 
 # -- histogram buckets ---------------------------------------------------------------
@@ -101,26 +104,41 @@ def _minute_of(moment: dt.datetime) -> dt.datetime:
 
 
 def record(runs: Sequence[tuple[dict[str, Any], Outcome]], held: Sequence[bool]) -> None:
-    """Count the runs a worker just recorded (``held``: whether each outcome was kept)."""
-    minute = _minute_of(timeutil.now())
+    """Count the runs a worker just recorded (``held``: whether each outcome was kept).
+
+    This is on the worker's path of every run, so it does little per run: of a batch of
+    quick runs only up to PICKUP_SAMPLE pickup delays are measured, each standing for its
+    share of the batch; the minute is when the batch's last run ended.
+    """
+    kept = [run for run, was_held in zip(runs, held) if was_held] if False in held else runs
+    if not kept:
+        return
+    done = failed = cancelled = retried = 0
+    for _, outcome in kept:
+        status = outcome.status
+        if status == DONE:
+            done += 1
+        elif status == ERROR:
+            failed += 1
+        elif status == CANCELLED:
+            cancelled += 1
+        elif status == WAITING and not outcome.attempts_delta:  # failed, to run again
+            retried += 1
+    step = -(-len(kept) // PICKUP_SAMPLE)  # ceil: each measured delay stands for ``step`` runs
+    delays = [bucket((task["started_at"] - task["run_at"]).total_seconds()) for task, _ in kept[::step]]
+    minute = _minute_of(kept[-1][0].get("finished_at") or timeutil.now())
     with _lock:
         counts = _minutes.get(minute)
         if counts is None:
             counts = _minutes[minute] = _Minute()
-        for (task, outcome), kept in zip(runs, held):
-            if not kept:
-                continue
-            status = outcome.status
-            if status == DONE:
-                counts.done += 1
-            elif status == ERROR:
-                counts.failed += 1
-            elif status == CANCELLED:
-                counts.cancelled += 1
-            elif status == WAITING and outcome.attempts_delta == 0:
-                counts.retried += 1
-            index = bucket((task["started_at"] - task["run_at"]).total_seconds())
-            counts.pickup[index] = counts.pickup.get(index, 0) + 1
+        counts.done += done
+        counts.failed += failed
+        counts.cancelled += cancelled
+        counts.retried += retried
+        weights = [step] * len(delays)
+        weights[-1] = len(kept) - step * (len(delays) - 1)  # the last measured run stands for the rest
+        for index, weight in zip(delays, weights):
+            counts.pickup[index] = counts.pickup.get(index, 0) + weight
         _unwritten.add(minute)
 
 
