@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .exceptions import AutotaskError, TaskCancelled, TaskError, TaskTimeout
+from .exceptions import AutotaskError, Retry, TaskCancelled, TaskError, TaskNotFound, TaskTimeout, WorkerLost
 
 if TYPE_CHECKING:
-    from .tasks import DelayedTask
+    from .handle import DelayedTask
 
-__all__ = ["AutotaskError", "TaskCancelled", "TaskError", "TaskTimeout", "current_task"]
+__all__ = [
+    "AutotaskError", "Retry", "TaskCancelled", "TaskError", "TaskNotFound", "TaskTimeout", "WorkerLost",
+    "current_task", "enqueue",
+]
 __version__ = "1.0.0"
 
 
 def current_task() -> DelayedTask | None:
-    """The handle of the task running in this process; None outside a task."""
-    from .tasks import current_task
+    """The handle of the task running in this thread; None outside a task."""
+    from .handle import current_task
 
     return current_task()
+
+
+def enqueue(name: str, /, *args: Any, **kwargs: Any) -> DelayedTask:
+    """Store a call of the task registered under ``name`` (``@delayed_task(name=...)``) and return its handle.
+
+    An unknown name raises ``LookupError`` naming the known ones.
+    """
+    from .names import enqueue
+
+    return enqueue(name, *args, **kwargs)

@@ -31,7 +31,7 @@ def running_command() -> str | None:
 def should_start_companion() -> tuple[bool, str]:
     """Whether this process starts a companion worker, and why (or why not)."""
     from .conf import conf
-    from .supervisor import COMPANION_ENV
+    from .execution.supervisor import COMPANION_ENV
 
     if not conf.IS_ACTIVE:
         return False, "AUTOTASK_IS_ACTIVE is False"
@@ -69,6 +69,6 @@ class AutotaskConfig(AppConfig):
         start, why = should_start_companion()
         logger.debug("companion worker start=%s reason=%s", start, why)
         if start:
-            from .supervisor import start_companion
+            from .execution.supervisor import start_companion
 
             start_companion()

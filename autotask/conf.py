@@ -55,6 +55,7 @@ SETTINGS: dict[str, Setting] = {
         choices=("OFF", "NORMAL", "FULL", "EXTRA"),
     ),
     "DATABASE": Setting("default", (str,), "the database alias that holds autotask's tables"),
+    "QUEUES": Setting(None, (list, tuple), "the queues companion workers take (None: all); run_autotask takes --queue"),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

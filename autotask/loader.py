@@ -1,4 +1,5 @@
-"""Dotted paths: find a task's function from its path, as a worker must, and name a class."""
+"""Dotted paths: name a task's function as a worker will import it, find it again from
+that path, and name a class."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import importlib
 from typing import Any, Callable
 
 
-def resolve(path: str) -> Callable[..., Any]:
-    """Import ``module.qualname`` and return the plain function behind it.
+def dotted_path(func: Callable[..., Any]) -> str:
+    """The path a worker imports ``func`` by; refuse functions it could not import."""
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", None)
+    if not module or not qualname or "<locals>" in qualname or "<lambda>" in qualname:
+        raise ValueError(f"{func!r} can't be a task: a worker must be able to import it, so define it at module level")
+    if module == "__main__":
+        raise ValueError(f"{qualname} can't be a task: it is defined in __main__, which a worker can't import")
+    return f"{module}.{qualname}"
+
+
+def find(path: str) -> Any:
+    """Import ``module.qualname`` and return what it names (a decorated task, a function, a class...).
 
     Raises ``ImportError`` saying what is missing.
     """
@@ -27,7 +38,7 @@ def resolve(path: str) -> Callable[..., Any]:
                 obj = getattr(obj, attr)
         except AttributeError:
             raise ImportError(f"task function {path} no longer exists: {module_name} has no {'.'.join(attrs)}") from None
-        return getattr(obj, "func", obj)  # a @delayed_task wrapper runs its plain function
+        return obj
     raise ImportError(f"task function {path} no longer exists: {error}")
 
 
@@ -35,3 +46,9 @@ def full_name(cls: type) -> str:
     """``module.QualName`` of a class, as stored in a task's ``exception_class``."""
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The plain function behind ``path`` (a ``@delayed_task`` wrapper's own function)."""
+    obj = find(path)
+    return getattr(obj, "func", obj)

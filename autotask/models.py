@@ -8,6 +8,7 @@ import uuid
 
 from django.db import models
 
+from .options import DEFAULT_QUEUE
 from .task import FINISHED, RUNNING, STATUS_CHOICES, UNFINISHED, WAITING
 
 
@@ -31,8 +32,9 @@ def new_ids(count: int) -> list[uuid.UUID]:
 
 class TaskQuerySet(models.QuerySet):
     def due(self, now):
-        """Waiting tasks whose time has come, oldest due first."""
-        return self.filter(status=WAITING, run_at__lte=now).order_by("run_at")
+        """Waiting tasks whose time has come, in the order workers take them:
+        highest priority first, then oldest due first."""
+        return self.filter(status=WAITING, run_at__lte=now).order_by("-priority", "run_at")
 
     def waiting(self):
         return self.filter(status=WAITING)
@@ -83,6 +85,9 @@ class Task(models.Model):
 
     id = models.UUIDField(primary_key=True, default=new_id, editable=False)
     function = models.CharField(max_length=255, help_text="dotted path of the function")
+    name = models.CharField(max_length=200, blank=True, help_text="the name the task was registered under")
+    queue_name = models.CharField(max_length=100, default=DEFAULT_QUEUE, help_text="workers can be limited to queues")
+    priority = models.SmallIntegerField(default=0, help_text="-100 to 100: among due tasks, higher starts first")
     arguments = models.TextField(default='{"args":[],"kwargs":{}}', help_text="JSON")
     status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=WAITING)
     run_at = models.DateTimeField(help_text="not started before this time")
@@ -114,8 +119,10 @@ class Task(models.Model):
 
     class Meta:
         indexes = [
-            # The claim, and the idle worker's "when is the next task due": never a scan.
-            models.Index(fields=["status", "run_at"], name="autotask_task_due"),
+            # The claim walks it in its order: due tasks, highest priority first, then
+            # oldest due first. The idle worker's "when is the next task due" reads the
+            # first entry of each priority present (``queue.next_due_time``): never a scan.
+            models.Index(fields=["status", "-priority", "run_at"], name="autotask_task_claim"),
             models.Index(fields=["expires_at"], name="autotask_task_expires"),
         ]
         constraints = [
@@ -171,6 +178,7 @@ class Worker(models.Model):
     host = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
     companion = models.BooleanField(default=False, help_text="started by a Django process")
+    queues = models.CharField(max_length=1000, blank=True, help_text="the queues it takes, comma-separated; empty: all")
     started_at = models.DateTimeField()
     heartbeat_at = models.DateTimeField()
     tasks_done = models.PositiveIntegerField(default=0)

@@ -19,7 +19,8 @@ from typing import Any, Callable
 from django.db import connections, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Value
 
-from . import db, schedules, supervisor, timeutil
+from . import db, schedules, signals, timeutil
+from .execution import supervisor
 from .conf import conf
 from .task import CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
 
@@ -38,24 +39,31 @@ def _models():
 
 
 def cancel_tasks(tasks: QuerySet) -> Counts:
-    """As ``DelayedTask.cancel()``: a WAITING task ends CANCELLED at once; a RUNNING one is
-    asked to stop (its worker stops it, and it ends CANCELLED); a finished one is left as it is.
+    """As ``DelayedTask.cancel()``: a WAITING task ends CANCELLED at once (and ``task_finished``
+    is sent for it, if anything receives it); a RUNNING one is asked to stop (its worker stops
+    it, and it ends CANCELLED); a finished one is left as it is.
 
     Returns ``cancelled`` (were waiting), ``stopping`` (were running) and ``finished``.
     """
     tasks = _on_autotask_db(tasks)
     total = tasks.count()
     now = timeutil.now()
-    cancelled = _in_chunks(
-        tasks.filter(status=WAITING),
-        lambda chunk: chunk.update(
-            status=CANCELLED,
-            finished_at=now,
-            expires_at=_after_ttl(now),
-            error_message="cancelled before it ran",
-            exception_class="autotask.exceptions.TaskCancelled",
-        ),
+    fields = dict(
+        status=CANCELLED, finished_at=now, expires_at=_after_ttl(now), error_message="cancelled before it ran",
+        exception_class="autotask.exceptions.TaskCancelled",
     )
+    ended: list[tuple[Any, str]] = []  # (id, function) of the tasks cancelled, for task_finished's receivers
+
+    def cancel_waiting(chunk: QuerySet) -> int:
+        if not signals.task_finished.receivers:
+            return chunk.update(**fields)
+        rows = list(chunk.select_for_update().values_list("id", "function"))  # locked: no worker takes them now
+        ended.extend(rows)
+        return chunk.filter(pk__in=[task_id for task_id, _ in rows]).update(**fields)
+
+    cancelled = _in_chunks(tasks.filter(status=WAITING), cancel_waiting)
+    for task_id, function in ended:
+        signals.announce_finished(task_id, function, CANCELLED)
     stopping = _in_chunks(tasks.filter(status=RUNNING), lambda chunk: chunk.update(cancel_requested=True))
     return {"cancelled": cancelled, "stopping": stopping, "finished": max(0, total - cancelled - stopping)}
 

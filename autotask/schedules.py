@@ -19,6 +19,7 @@ from django.db import IntegrityError
 from . import db, loader, timeutil
 from .conf import conf
 from .cron import CronSchedule, next_periodic_runs
+from .retry import DEFAULT as DEFAULT_RETRY, RetryPolicy
 from .task import UNFINISHED
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class ScheduleSpec:
     seconds: float | None = None
     start_now: bool = False
     cron: CronSchedule | None = None
+    retry_policy: RetryPolicy = DEFAULT_RETRY
 
     @property
     def expression(self) -> str:
@@ -248,7 +250,7 @@ def next_runs(function: Callable[..., Any] | str, n: int = 1, after: dt.datetime
 
     A stored periodic schedule continues from its stored next due time.
     """
-    from .tasks import dotted_path
+    from .loader import dotted_path
 
     path = function if isinstance(function, str) else dotted_path(function)
     if path not in REGISTRY and not _is_registered(path):

@@ -1,161 +1,30 @@
-"""The public decorators and the ``DelayedTask`` handle (the seed's import path).
+"""The public decorators (the import path autotask 0.5 had) and what they make.
 
 A ``@delayed_task`` call travels: ``DelayedFunction.__call__`` validates and
 stores the call (``queue.enqueue``), the commit wakes a worker, the worker
-claims, runs and records it (``worker.py``), and ``DelayedTask`` reads the row.
+claims, runs and records it (``execution/``), and ``DelayedTask`` (``handle.py``)
+reads the row.
 """
 
 from __future__ import annotations
 
-import contextvars
-import datetime as dt
+import copy
 import functools
 import inspect
-import time
-import uuid
 from typing import Any, Callable, Generic, Iterable, ParamSpec, TypeVar
 
-from . import queue, serialization
+from . import names, queue, serialization, signals
 from .conf import conf
-from .exceptions import TaskError
+from .handle import DelayedTask, current_task
+from .loader import dotted_path
+from .options import DEFAULTS, TaskOptions, check_non_negative
+from .retry import RetryPolicy
 from .schedules import register_cron, register_periodic
-from .task import CANCELLED, DONE, ERROR, FINISHED
+
+__all__ = ["Call", "DelayedFunction", "DelayedTask", "cron_task", "current_task", "delayed_task", "periodic_task"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_current_task: contextvars.ContextVar[DelayedTask | None] = contextvars.ContextVar("autotask_current_task", default=None)
-
-
-def dotted_path(func: Callable[..., Any]) -> str:
-    """The path a worker imports ``func`` by; refuse functions it could not import."""
-    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", None)
-    if not module or not qualname or "<locals>" in qualname or "<lambda>" in qualname:
-        raise ValueError(f"{func!r} can't be a task: a worker must be able to import it, so define it at module level")
-    if module == "__main__":
-        raise ValueError(f"{qualname} can't be a task: it is defined in __main__, which a worker can't import")
-    return f"{module}.{qualname}"
-
-
-def _check_non_negative(**values: Any) -> None:
-    for name, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{name} must be a number, got {value!r}")
-        if value < 0:
-            raise ValueError(f"{name} must be 0 or more, got {value!r}")
-
-
-class DelayedTask:
-    """A handle to a stored call: every attribute reads the current state of its row.
-
-    ``DelayedTask(id)`` rebuilds a handle from a stored id in any process.
-    """
-
-    __slots__ = ("id",)  # bulk() makes thousands at once
-
-    def __init__(self, id: uuid.UUID | str) -> None:
-        self.id = id if isinstance(id, uuid.UUID) else uuid.UUID(str(id))
-
-    def __repr__(self) -> str:
-        return f"<DelayedTask {self.id}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, DelayedTask) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
-
-    def _get(self, *fields: str) -> dict[str, Any] | None:
-        return queue.read(self.id, fields)
-
-    def _field(self, name: str) -> Any:
-        row = self._get(name)
-        return None if row is None else row[name]
-
-    @property
-    def status(self) -> str | None:
-        """WAITING, RUNNING, DONE, ERROR or CANCELLED; None once the record is gone."""
-        return self._field("status")
-
-    @property
-    def ready(self) -> bool | None:
-        """True once finished (done, error or cancelled); None once the record is gone."""
-        status = self.status
-        return None if status is None else status in FINISHED
-
-    @property
-    def result(self) -> Any:
-        """The function's return value once done; None before."""
-        row = self._get("status", "result")
-        if row is None or row["result"] is None:
-            return None
-        return serialization.loads(row["result"])
-
-    @property
-    def error_message(self) -> str:
-        return self._field("error_message") or ""
-
-    @property
-    def traceback(self) -> str:
-        return self._field("traceback") or ""
-
-    @property
-    def progress(self) -> int | None:
-        return self._field("progress")
-
-    @property
-    def attempts(self) -> int | None:
-        return self._field("attempts")
-
-    @property
-    def started_at(self) -> dt.datetime | None:
-        return self._field("started_at")
-
-    @property
-    def finished_at(self) -> dt.datetime | None:
-        return self._field("finished_at")
-
-    @property
-    def worker(self) -> str:
-        """``host:pid`` of the worker that ran it last."""
-        return self._field("worker") or ""
-
-    def wait(self, timeout: float | None = None) -> Any:
-        """Block until finished and return the result.
-
-        Raises ``TaskError`` if it ended in ERROR or CANCELLED, ``TimeoutError``
-        after ``timeout`` seconds, ``LookupError`` if its record is gone.
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.002
-        while True:
-            row = self._get("status", "result", "error_message", "exception_class", "traceback")
-            if row is None:
-                raise LookupError(f"task {self.id} does not exist (its record may have expired)")
-            if row["status"] in (ERROR, CANCELLED):
-                raise TaskError(row["exception_class"], row["error_message"], row["traceback"])
-            if row["status"] == DONE:
-                return None if row["result"] is None else serialization.loads(row["result"])
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"task {self.id} did not finish within {timeout} s (status {row['status']})")
-            sleep = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
-            time.sleep(sleep)
-            pause = min(pause * 1.5, 0.1)
-
-    def cancel(self) -> bool:
-        """Stop the task: a waiting one never runs, a running one is stopped; it ends CANCELLED.
-
-        Returns False (and changes nothing) if it had already finished.
-        """
-        return queue.cancel(self.id)
-
-    def set_progress(self, percent: int | float) -> None:
-        """Record progress (0-100); any handle to the task reads it at once."""
-        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
-            raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
-        queue.set_progress(self.id, int(percent))
 
 
 class Call:
@@ -167,16 +36,23 @@ class Call:
 
 
 class DelayedFunction(Generic[P, R]):
-    """What ``@delayed_task`` makes of a function: calling it stores the call."""
+    """What ``@delayed_task`` makes of a function: calling it stores the call.
 
-    def __init__(self, func: Callable[P, R], *, delay: float, retries: int, ttl: int, timeout: float | None) -> None:
+    It is also what a worker runs for the stored call (its ``Runnable``, see
+    ``definitions.py``): ``run()`` calls the function, ``retry_policy`` decides
+    about retries.
+    """
+
+    def __init__(
+        self, func: Callable[P, R], *, options: TaskOptions = DEFAULTS, name: str = "",
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
         functools.update_wrapper(self, func)
         self.func = func
         self.path = dotted_path(func)
-        self.delay = delay
-        self.retries = retries
-        self.ttl = ttl
-        self.timeout = timeout
+        self.options = options
+        self.name = name
+        self.retry_policy = retry_policy or RetryPolicy()
         self._signature = inspect.signature(func)
         params = list(self._signature.parameters.values())
         self._param_names = [p.name for p in params]
@@ -187,7 +63,40 @@ class DelayedFunction(Generic[P, R]):
         self._positional_counts = range(required, len(params) + 1) if plain else range(0)
 
     def __repr__(self) -> str:
-        return f"<delayed_task {self.path}>"
+        return f"<delayed_task {self.name or self.path}>"
+
+    # The options of the calls made through it (``queue.enqueue`` reads them).
+    @property
+    def delay(self) -> float:
+        return self.options.delay
+
+    @property
+    def retries(self) -> int:
+        return self.options.retries
+
+    @property
+    def ttl(self) -> int:
+        return self.options.ttl
+
+    @property
+    def timeout(self) -> float | None:
+        return self.options.timeout
+
+    def using(
+        self, *, delay: float | None = None, run_after: Any = None, priority: int | None = None,
+        queue_name: str | None = None, after: Iterable[Any] | None = None, retries: int | None = None,
+        ttl: int | None = None, timeout: float | None = None,
+    ) -> DelayedFunction[P, R]:
+        """The same task with other options for the calls made through what this returns:
+        ``send_mail.using(queue_name="mail", priority=10)(to, text)``. Options not given
+        stay as they are; ``delay`` and ``run_after`` (an aware datetime) replace each other."""
+        options = self.options.replace(
+            delay=delay, run_after=run_after, priority=priority, queue_name=queue_name,
+            after=None if after is None else tuple(after), retries=retries, ttl=ttl, timeout=timeout,
+        )
+        configured = copy.copy(self)
+        configured.options = options
+        return configured
 
     def _arg_name(self, index: int) -> str:
         return self._param_names[index] if index < len(self._param_names) else f"#{index}"
@@ -199,7 +108,10 @@ class DelayedFunction(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> DelayedTask:
         arguments = self._store_arguments(args, kwargs)
-        return DelayedTask(queue.enqueue(self, arguments))
+        handle = DelayedTask(queue.enqueue(self, arguments))
+        if signals.task_enqueued.receivers:
+            signals.send_safely(signals.task_enqueued, self, handle)
+        return handle
 
     def bulk(self, calls: Iterable[Call | tuple[Any, ...] | list[Any]]) -> list[DelayedTask]:
         """Store many calls at once, far faster than one by one.
@@ -214,10 +126,27 @@ class DelayedFunction(Generic[P, R]):
                 stored.append(self._store_arguments(tuple(call), {}))
             else:
                 raise TypeError(f"bulk() takes Call(...) objects or tuples of arguments, got {call!r}")
-        return [DelayedTask(task_id) for task_id in queue.enqueue_many(self, stored)]
+        handles = [DelayedTask(task_id) for task_id in queue.enqueue_many(self, stored)]
+        if signals.task_enqueued.receivers:
+            for handle in handles:
+                signals.send_safely(signals.task_enqueued, self, handle)
+        return handles
 
     def run_inline(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function here and now, as if it were not decorated."""
+        return self.func(*args, **kwargs)
+
+    # -- what a worker runs ----------------------------------------------------------
+
+    @property
+    def autotask_runnable(self) -> DelayedFunction[P, R]:
+        return self
+
+    @property
+    def sender(self) -> DelayedFunction[P, R]:
+        return self
+
+    def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         return self.func(*args, **kwargs)
 
 
@@ -242,6 +171,56 @@ def delayed_task(
         if not conf.IS_ACTIVE:
             return func
         return DelayedFunction(func, delay=delay, retries=retries, ttl=ttl, timeout=timeout)
+
+    return decorate
+
+
+def delayed_task(
+    delay: float = 0,
+    retries: int = 0,
+    ttl: int = 300,
+    *,
+    timeout: float | None = None,
+    name: str | None = None,
+    priority: int = 0,
+    queue_name: str = "default",
+    retry_delay: float | None = None,
+    retry_backoff: float = 1.0,
+    retry_jitter: bool = False,
+    retry_max_delay: float | None = None,
+    retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+    no_retry_on: Iterable[type[BaseException]] | type[BaseException] = (),
+) -> Callable[[Callable[P, R]], DelayedFunction[P, R] | Callable[P, R]]:
+    """Calls of the decorated function are stored and run later by a worker.
+
+    ``delay``: seconds to wait at least; ``retries``: runs allowed after a failure;
+    ``ttl``: seconds the result is kept; ``timeout``: seconds after which a run is
+    stopped and counts as failed; ``name``: a name unique in the project, for
+    ``autotask.enqueue(name, ...)``; ``priority`` (-100 to 100, higher first) and
+    ``queue_name``: which due task a worker takes first, and which workers take it.
+    The ``retry_*`` arguments make the retry policy (``autotask.retry.RetryPolicy``):
+    the first retry waits ``retry_delay`` seconds (default ``AUTOTASK_RETRY_DELAY``),
+    each next one ``retry_backoff`` times longer, at most ``retry_max_delay``,
+    spread at random with ``retry_jitter``; ``retry_on`` / ``no_retry_on`` limit
+    which exceptions are retried.
+    """
+    if callable(delay):
+        raise TypeError("use @delayed_task() with parentheses")
+    check_non_negative(delay=delay)
+    options = TaskOptions(
+        delay=delay, retries=retries, ttl=ttl, timeout=timeout, priority=priority, queue_name=queue_name
+    )
+    policy = RetryPolicy.build(retry_delay, retry_backoff, retry_jitter, retry_max_delay, retry_on, no_retry_on)
+    if name is not None:
+        names.check_name(name)
+
+    def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
+        if not conf.IS_ACTIVE:
+            return func
+        task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
+        if name is not None:
+            names.register(name, task)
+        return task
 
     return decorate
 
@@ -291,8 +270,3 @@ def cron_task(
         return func
 
     return decorate
-
-
-def current_task() -> DelayedTask | None:
-    """The handle of the task running in this process; None outside a task."""
-    return _current_task.get()

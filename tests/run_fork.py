@@ -11,7 +11,7 @@ import django
 
 if __name__ == "__main__":
     django.setup()
-    from autotask import supervisor
+    from autotask.execution import supervisor
 
     children = []
     for _ in range(2):

@@ -12,7 +12,7 @@ import django
 
 
 def companion_of_this_process() -> str:
-    from autotask import supervisor
+    from autotask.execution import supervisor
 
     sup = supervisor.current()
     return str(sup.process.pid) if sup is not None and sup.process is not None else "none"

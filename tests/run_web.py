@@ -12,7 +12,7 @@ import django
 
 if __name__ == "__main__":
     django.setup()
-    from autotask import supervisor
+    from autotask.execution import supervisor
 
     sup = supervisor.current()
     deadline = time.monotonic() + 60

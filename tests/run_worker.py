@@ -1,6 +1,7 @@
 """A dedicated worker for tests: ``python -m tests.run_worker`` (what run_autotask does).
 
-``AUTOTASK_TEST_IMPORT`` names modules to import first (to register their schedules).
+``AUTOTASK_TEST_IMPORT`` names modules to import first (to register their schedules);
+``AUTOTASK_TEST_QUEUES`` the queues it takes (comma-separated; default all).
 """
 
 import importlib
@@ -15,5 +16,6 @@ if __name__ == "__main__":
         importlib.import_module(module)
     from django.core.management import call_command
 
-    call_command("run_autotask", verbosity=2)
+    queues = [name for name in os.environ.get("AUTOTASK_TEST_QUEUES", "").split(",") if name]
+    call_command("run_autotask", verbosity=2, queues=queues)
     sys.exit(0)

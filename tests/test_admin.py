@@ -91,6 +91,17 @@ def test_task_list_filters_and_searches(superuser_client, failed_task):
     assert superuser_client.get(TASKS, {"q": "broken"}).context["cl"].result_count == 1
 
 
+def test_task_list_filters_by_queue(superuser_client):
+    make_task(WAITING, queue_name="mail")
+    make_task(WAITING)
+    now = timezone.now()
+    Worker.objects.create(host="h", pid=1, started_at=now, heartbeat_at=now, queues="reports")
+    response = superuser_client.get(TASKS, {"queue_name": "mail"})
+    assert response.context["cl"].result_count == 1
+    page = response.content.decode()
+    assert "?queue_name=reports" in page and "?queue_name=default" in page  # offered: seen in tasks, or a worker's
+
+
 def test_task_list_filters_by_schedule(superuser_client):
     schedule = Schedule.objects.create(function="tests.schedule_tasks.every_second", kind="periodic", expression="every 1 s",
                                        signature="s", next_run_at=timezone.now())
@@ -178,6 +189,25 @@ def test_cancel_leaves_a_row_exactly_as_handle_cancel_does():
     one, other = (Task.objects.values(*fields, "finished_at", "expires_at").get(pk=h.id) for h in (by_handle, by_admin))
     assert {k: one[k] for k in fields} == {k: other[k] for k in fields}
     assert one["expires_at"] - one["finished_at"] == other["expires_at"] - other["finished_at"]
+
+
+def test_cancel_sends_task_finished_for_each_task_it_ends():
+    from autotask import signals
+
+    received = []
+
+    def receiver(sender, task, status, **kwargs):
+        received.append((task.id, status))
+
+    waiting = [make_task(WAITING) for _ in range(3)]
+    running = make_task(RUNNING)
+    signals.task_finished.connect(receiver)
+    try:
+        operations.cancel_tasks(Task.objects.all())
+    finally:
+        signals.task_finished.disconnect(receiver)
+    assert sorted(received) == sorted((task.pk, CANCELLED) for task in waiting)  # the running one ends in its worker
+    assert Task.objects.get(pk=running.pk).cancel_requested
 
 
 def test_retry_tasks_runs_failed_and_cancelled_tasks_again(superuser_client, failed_task):

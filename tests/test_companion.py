@@ -160,7 +160,7 @@ def children(pid: int) -> dict[int, str]:
 
 
 def companions_of(pid: int) -> list[int]:
-    return [child for child, cmdline in children(pid).items() if "autotask.companion" in cmdline]
+    return [child for child, cmdline in children(pid).items() if "autotask.execution.process" in cmdline]
 
 
 def test_gunicorn_preload_gives_each_serving_worker_its_own_companion(processes):

@@ -3,12 +3,11 @@
 import datetime as dt
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from autotask import overview
 from autotask.models import Schedule, Task, Worker
-from autotask.task import DONE, ERROR, WAITING
+from autotask.task import ERROR, RUNNING, WAITING
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,36 +16,6 @@ def add_rows(status, count, **fields):
     now = timezone.now()
     values = {"function": "tests.tasks.noop", "status": status, "run_at": now, "created_at": now, **fields}
     Task.objects.bulk_create([Task(**values) for _ in range(count)])
-
-
-def counts():
-    return {status: (c.value, c.kind) for status, c in overview.status_counts("default", timezone.now())[0].items()}
-
-
-def analyze():
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE autotask_task" if connection.vendor != "mysql" else "ANALYZE TABLE autotask_task")
-        if connection.vendor == "mysql":
-            cursor.fetchall()
-
-
-def test_counts_are_exact_up_to_the_cap_and_marked_beyond(monkeypatch):
-    monkeypatch.setattr(overview, "COUNT_CAP", 5)
-    add_rows(DONE, 30)
-    add_rows(WAITING, 3)
-    assert counts()[WAITING] == (3, "exact") and counts()[ERROR] == (0, "exact")
-    if connection.vendor == "sqlite":
-        assert counts()[DONE] == (5, "at_least")  # no estimate to be had quickly: a lower bound
-        assert str(overview.Count(5, "at_least")) == "5+"
-    else:
-        add_rows(ERROR, 12)
-        analyze()
-        for status, rows in ((DONE, 30), (ERROR, 12)):
-            value, kind = counts()[status]
-            assert kind == "approx" and rows / 2 <= value <= rows * 2, (status, value)  # the planner's estimates
-        assert str(overview.Count(1234, "approx")) == "≈1,234"
-    exact, due = overview.status_counts("default", timezone.now(), exact=True)
-    assert (exact[DONE].value, exact[DONE].kind, due.value) == (30, "exact", 3)
 
 
 def test_health_needs_a_live_worker_when_work_is_due():
@@ -75,11 +44,24 @@ def test_a_due_schedule_without_a_worker_is_unhealthy_unless_paused():
     assert shown["paused"] is True
 
 
-def test_recent_failures_come_newest_first_with_short_messages():
+def test_recent_failures_come_newest_first_whatever_their_priority_with_short_messages(monkeypatch):
+    monkeypatch.setattr(overview, "FAILURES", 3)
     now = timezone.now()
-    for minutes, message in ((30, "old"), (1, "new " + "x" * 1000), (10, "middle")):
+    for minutes, priority, message in ((30, 0, "old"), (1, -5, "new " + "x" * 1000), (10, 50, "middle"), (20, 0, "more")):
         Task.objects.create(function="tests.tasks.noop", status=ERROR, run_at=now - dt.timedelta(minutes=minutes),
-                            created_at=now, error_message=message)
+                            created_at=now, error_message=message, priority=priority)
     failures = overview.snapshot()["failures"]
-    assert [f["message"][:3] for f in failures] == ["new", "mid", "old"]
+    assert [f["message"][:3] for f in failures] == ["new", "mid", "mor"]
     assert len(failures[0]["message"]) == overview.MESSAGE_CHARS
+
+
+def test_queues_show_waiting_and_running_tasks_and_the_live_workers_that_take_them():
+    now = timezone.now()
+    add_rows(WAITING, 2, queue_name="mail")
+    add_rows(RUNNING, 1, queue_name="mail")
+    add_rows(WAITING, 1)
+    Worker.objects.create(host="h", pid=1, started_at=now, heartbeat_at=now, queues="mail,reports")
+    Worker.objects.create(host="h", pid=2, started_at=now, heartbeat_at=now)  # takes every queue
+    Worker.objects.create(host="h", pid=3, started_at=now, heartbeat_at=now - dt.timedelta(hours=1), queues="lost")
+    queues = {q["queue"]: (q["waiting"]["text"], q["running"]["text"], q["workers"]) for q in overview.snapshot()["queues"]}
+    assert queues == {"default": ("1", "0", 1), "mail": ("2", "1", 2), "reports": ("0", "0", 2)}

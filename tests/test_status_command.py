@@ -38,7 +38,7 @@ def test_healthy_with_a_live_worker_and_unhealthy_without_one():
     Worker.objects.create(host="h", pid=1, started_at=now, heartbeat_at=timezone.now(), companion=True)
     up = status()
     assert up.returncode == 0, up.stderr
-    assert "health:    OK (1 workers alive)" in up.stdout and "h:1  companion  alive" in up.stdout
+    assert "health:    OK (1 workers alive)" in up.stdout and "h:1  companion  queues all  alive" in up.stdout
 
 
 def test_a_database_without_autotask_tables_exits_2():

@@ -48,7 +48,7 @@ def test_negative_arguments_fail_at_decoration(kwargs, error):
 def test_wrong_types_fail_at_decoration():
     with pytest.raises(TypeError, match="delay must be a number"):
         delayed_task(delay="soon")
-    with pytest.raises(TypeError, match="whole numbers"):
+    with pytest.raises(TypeError, match="retries must be a whole number"):
         delayed_task(retries=1.5)
     with pytest.raises(TypeError, match="parentheses"):
         delayed_task(lambda: None)

@@ -9,44 +9,62 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import db, operations, serialization
-from ..models import Schedule, Task
+from ..models import Schedule, Task, Worker
 from ..task import CANCELLED, ERROR, FINISHED, UNFINISHED, WAITING
 from .base import OperateAdmin, moment, pre
 
-RECENT_FUNCTIONS = 10_000  # the function filter lists the functions of this many newest tasks
+RECENT = 10_000  # the function and queue filters offer the values of this many newest tasks
 
 
-class FunctionFilter(admin.SimpleListFilter):
-    """By function. The choices are the functions of the newest tasks and of the schedules:
-    a DISTINCT over every row would read the whole table (seconds at a million rows)."""
+class RecentValuesFilter(admin.SimpleListFilter):
+    """By a column's value. The choices are the values of the newest tasks, and the
+    ``known`` ones: a DISTINCT over every row would read the whole table (seconds at a
+    million rows)."""
 
+    def known(self) -> set[str]:
+        return set()
+
+    def lookups(self, request, model_admin):
+        values = set(
+            Task.objects.using(db.alias()).order_by("-id").values_list(self.parameter_name, flat=True)[:RECENT]
+        )
+        values |= self.known() | ({self.value()} if self.value() else set())
+        return [(value, value) for value in sorted(values)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{self.parameter_name: self.value()}) if self.value() else queryset
+
+
+class FunctionFilter(RecentValuesFilter):
     title = "function"
     parameter_name = "function"
 
-    def lookups(self, request, model_admin):
-        using = db.alias()
-        names = set(Task.objects.using(using).order_by("-id").values_list("function", flat=True)[:RECENT_FUNCTIONS])
-        names.update(Schedule.objects.using(using).values_list("function", flat=True))
-        if self.value():
-            names.add(self.value())
-        return [(name, name) for name in sorted(names)]
+    def known(self) -> set[str]:
+        return set(Schedule.objects.using(db.alias()).values_list("function", flat=True))
 
-    def queryset(self, request, queryset):
-        return queryset.filter(function=self.value()) if self.value() else queryset
+
+class QueueFilter(RecentValuesFilter):
+    title = "queue"
+    parameter_name = "queue_name"
+
+    def known(self) -> set[str]:
+        named = Worker.objects.using(db.alias()).values_list("queues", flat=True)
+        return {name for queues in named for name in queues.split(",") if name}
 
 
 @admin.register(Task)
 class TaskAdmin(OperateAdmin):
     list_display = (
-        "function", "status", "created", "due", "started", "duration", "attempts", "progress_bar", "worker",
+        "function", "status", "queue_name", "priority", "created", "due", "started", "duration", "attempts",
+        "progress_bar", "worker",
     )
-    list_filter = ("status", FunctionFilter, "schedule")
+    list_filter = ("status", FunctionFilter, QueueFilter, "schedule")
     search_fields = ("id", "function", "error_message")
     ordering = ("-id",)  # time-ordered ids: newest first, through the primary key's index
     actions = ("cancel_tasks", "retry_tasks", "run_tasks_now", "delete_finished_tasks")
     change_form_template = "admin/autotask/task/change_form.html"
     fields = (
-        "id", "function", "status", "call", "result_display", "progress_bar", "error_message", "exception_class",
+        "id", "function", "name", "status", "queue_name", "priority", "call", "result_display", "progress_bar", "error_message", "exception_class",
         "traceback_display", "created", "due", "started", "finished", "duration", "expires", "attempts", "retries",
         "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule", "due_at",
     )

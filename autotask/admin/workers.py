@@ -15,10 +15,13 @@ from .base import OperateAdmin
 
 @admin.register(Worker)
 class WorkerAdmin(OperateAdmin):
-    list_display = ("__str__", "kind", "alive", "heartbeat_age", "started_at", "tasks_done", "current_tasks")
+    list_display = ("__str__", "kind", "queue_names", "alive", "heartbeat_age", "started_at", "tasks_done", "current_tasks")
     list_filter = ("companion", "host")
     ordering = ("host", "pid")
-    fields = ("id", "host", "pid", "kind", "alive", "started_at", "heartbeat_at", "heartbeat_age", "tasks_done", "current_tasks")
+    fields = (
+        "id", "host", "pid", "kind", "queue_names", "alive", "started_at", "heartbeat_at", "heartbeat_age", "tasks_done",
+        "current_tasks",
+    )
     readonly_fields = fields
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -30,6 +33,10 @@ class WorkerAdmin(OperateAdmin):
     @admin.display(description="kind")
     def kind(self, obj: Worker) -> str:
         return "companion" if obj.companion else "dedicated"
+
+    @admin.display(description="queues")
+    def queue_names(self, obj: Worker) -> str:
+        return obj.queues.replace(",", ", ") or "all"
 
     @admin.display(description="alive", boolean=True)
     def alive(self, obj: Worker) -> bool:

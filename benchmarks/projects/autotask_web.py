@@ -16,7 +16,7 @@ import django
 if __name__ == "__main__":
     marks, quiet, count, out = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     django.setup()
-    from autotask import supervisor
+    from autotask.execution import supervisor
     from autotask_bench.tasks import mark
 
     assert supervisor.current() is not None, "no companion was started"

@@ -77,6 +77,8 @@ class Command(BaseCommand):
         else:
             write(self.style.ERROR("health:    UNHEALTHY: " + "; ".join(health["problems"])))
         write("tasks:     " + ", ".join(f"{s.lower()} {c['text']}" for s, c in figures["counts"].items()))
+        queues = ", ".join(f"{q['queue']} {q['waiting']['text']} waiting {q['running']['text']} running" for q in figures["queues"])
+        write(f"queues:    {queues or '-'}")
         due = figures["due"]
         write(f"due now:   {due['count']['text']}" + (f", the oldest waits {_seconds(due['oldest_age'])}" if due["oldest_id"] else ""))
         write("last hour: " + ", ".join(f"{n:,} {name}" for name, n in figures["last_hour"].items()))
@@ -87,7 +89,8 @@ class Command(BaseCommand):
             running = ", ".join(f"{t['function']} ({t['id']})" for t in worker["running"]) or "-"
             state = "alive" if worker["alive"] else "LOST"
             write(
-                f"  {worker['host']}:{worker['pid']}  {'companion' if worker['companion'] else 'dedicated'}  {state}, "
+                f"  {worker['host']}:{worker['pid']}  {'companion' if worker['companion'] else 'dedicated'}  "
+                f"queues {','.join(worker['queues']) or 'all'}  {state}, "
                 f"heartbeat {_seconds(worker['heartbeat_age'])} ago, {worker['tasks_done']:,} done, running: {running}"
             )
         write(f"schedules: {len(figures['schedules'])}")

@@ -158,6 +158,16 @@
             `${hour.retried.toLocaleString()} retried, ${hour.cancelled.toLocaleString()} cancelled`;
     }
 
+    function renderQueues(data) {
+        const rows = data.queues.map((queue) => [
+            el("td", {}, link(data.links.tasks + "?queue_name=" + encodeURIComponent(queue.queue), queue.queue)),
+            el("td", {class: "at-num"}, queue.waiting.text),
+            el("td", {class: "at-num"}, queue.running.text),
+            el("td", {class: queue.workers ? "at-num" : "at-num at-error"}, queue.workers),
+        ]);
+        fill(document.querySelector("#at-queues tbody"), rows, 4, "No task waits or runs.");
+    }
+
     function renderWorkers(data) {
         document.getElementById("at-workers-link").href = data.links.workers;
         const rows = data.workers.map((worker) => {
@@ -168,9 +178,9 @@
                 : ["-"];
             return [
                 el("td", {}, state, link(worker.url, `${worker.host}:${worker.pid}`)),
-                el("td", {}, worker.companion ? "companion" : "dedicated"),
+                el("td", {title: "started " + relative(worker.started_at, data.now)}, worker.companion ? "companion" : "dedicated"),
+                el("td", {}, worker.queues.length ? worker.queues.join(", ") : "all"),
                 el("td", {class: worker.alive ? null : "at-error"}, duration(worker.heartbeat_age) + " ago" + (worker.alive ? "" : " (lost)")),
-                el("td", {}, relative(worker.started_at, data.now)),
                 el("td", {class: "at-num"}, worker.tasks_done.toLocaleString()),
                 el("td", {}, ...running),
             ];
@@ -209,6 +219,7 @@
         renderCounts(data);
         renderWaiting(data);
         renderChart(data);
+        renderQueues(data);
         renderWorkers(data);
         renderSchedules(data);
         renderFailures(data);

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autotask', '0002_schedule_index_from_unique_constraint'),
+        ('autotask', '0003_task_name_queue_priority'),
     ]
 
     operations = [

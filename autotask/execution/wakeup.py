@@ -14,12 +14,12 @@ import os
 import select
 import threading
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 from django.db import DatabaseError, connections
 
-from . import db
-from .conf import conf
+from .. import db
+from ..conf import conf
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,11 @@ DEFAULT_POLL = {"sqlite": 0.01, "mysql": 0.1}
 
 
 class Waker:
-    def __init__(self, using: str, on_parent_gone: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, using: str, on_parent_gone: Callable[[], None] | None = None, queues: Sequence[str] = ()
+    ) -> None:
         self.using = using
+        self.queues = tuple(queues)
         self.event = threading.Event()
         self.vendor = connections[using].vendor
         self.on_parent_gone = on_parent_gone
@@ -140,9 +143,9 @@ class Waker:
                 return changed
             # MySQL/MariaDB (and any other database): has the earliest due time
             # changed? One lookup in the due-task index.
-            from . import queue
+            from .. import queue
 
-            due = queue.next_due_time()
+            due = queue.next_due_time(self.queues)
             changed = due != self._next_due
             self._next_due = due
             return changed

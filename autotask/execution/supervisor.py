@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from .conf import conf
+from ..conf import conf
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Supervisor:
         os.set_blocking(write_fd, False)
         env = child_environment()
         env[COMPANION_ENV] = "1"
-        command = [conf.WORKER_EXECUTABLE, "-m", "autotask.companion", str(read_fd), str(os.getpid())]
+        command = [conf.WORKER_EXECUTABLE, "-m", "autotask.execution.process", str(read_fd), str(os.getpid())]
         try:
             self.process = subprocess.Popen(command, pass_fds=(read_fd,), env=env, stdin=subprocess.DEVNULL)
         finally:

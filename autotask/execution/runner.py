@@ -2,7 +2,7 @@
 
 A signal raised inside a task stops Python code, not C code that blocks
 without looking at signals. So a task with a ``timeout`` runs in a runner
-process that its worker starts on first need (``python -m autotask.runner``)
+process that its worker starts on first need (``python -m autotask.execution.runner``)
 and keeps for the next such runs. A timeout, a cancel or the end of the stop
 grace period kills that process, never the worker; the next run starts a new
 one. A task that takes its process down (a segfault, ``os._exit``) ends in
@@ -54,7 +54,7 @@ class Runner:
 
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
-        command = [sys.executable, "-m", "autotask.runner", str(request_read), str(reply_write), str(os.getpid())]
+        command = [sys.executable, "-m", "autotask.execution.runner", str(request_read), str(reply_write), str(os.getpid())]
         try:
             self.process = subprocess.Popen(
                 command, pass_fds=(request_read, reply_write), env=child_environment(), stdin=subprocess.DEVNULL
@@ -163,17 +163,25 @@ def _exit_with(parent_pid: int) -> None:
 def _run(request: dict[str, Any]) -> dict[str, Any]:
     from django.db import connections
 
-    from . import loader, serialization
-    from .loader import full_name
-    from .tasks import DelayedTask, _current_task
+    from .. import serialization
+    from ..definitions import runnable
+    from ..exceptions import Retry
+    from ..handle import DelayedTask, _current_task
+    from ..loader import full_name
+    from ..retry import DEFAULT
 
     token = _current_task.set(DelayedTask(request["id"]))
+    policy = DEFAULT
     try:
-        func = loader.resolve(request["function"])
+        task = runnable(request["function"])
+        policy = task.retry_policy
         args, kwargs = serialization.loads_call(request["arguments"])
-        return {"result": serialization.dumps(func(*args, **kwargs), "the result")}
+        return {"result": serialization.dumps(task.run(args, kwargs), "the result")}
     except BaseException as exc:  # a task's failure, even SystemExit, is the task's
-        return {"error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc()}
+        return {
+            "error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc(),
+            "retryable": policy.applies_to(exc), "retry_delay": exc.delay if isinstance(exc, Retry) else None,
+        }
     finally:
         _current_task.reset(token)
         for connection in connections.all(initialized_only=True):

@@ -1,4 +1,4 @@
-"""Entry point of the companion worker: ``python -m autotask.companion READ_FD PARENT_PID``.
+"""Entry point of the companion worker: ``python -m autotask.execution.process READ_FD PARENT_PID``.
 
 Started by ``supervisor.Supervisor`` with the read end of its parent's pipe.
 """
@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
-    from autotask.worker import Worker
+    from autotask.execution.loop import Worker
 
     if not logging.getLogger().handlers and not logging.getLogger("autotask").handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s autotask-companion[%(process)d] %(levelname)s %(name)s: %(message)s")

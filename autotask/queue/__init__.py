@@ -1,0 +1,22 @@
+"""The task table as a queue: store, claim, record, cancel, recover, clean.
+
+Every state change of a task row happens in this package, each in one short
+write transaction:
+
+- ``store``: the caller's side (enqueue on the caller's connection, read, cancel);
+- ``claim``: a worker takes due tasks (and hands back those it won't run);
+- ``record``: a worker records how runs ended;
+- ``maintain``: tasks of lost workers are recovered, expired ones removed.
+"""
+
+from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, next_due_time, release
+from .maintain import delete_expired, recover_lost
+from .record import Outcome, finish
+from .sql import HOST
+from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, set_progress
+
+__all__ = [
+    "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "cancel", "cancel_requested",
+    "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "next_due_time", "read", "recover_lost",
+    "release", "set_progress",
+]

@@ -1,0 +1,122 @@
+"""Keeping the table healthy: recover the tasks of lost workers, remove expired ones."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections import Counter
+from typing import Any
+
+from django.db.models import F
+
+from .. import db, signals, timeutil
+from ..conf import conf
+from ..task import CANCELLED, ERROR, RUNNING, WAITING
+from .sql import HOST, models as _models
+
+logger = logging.getLogger(__name__)
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_lost() -> int:
+    """Runs whose worker is gone are run again (if retries remain) or end ERROR.
+
+    A worker is gone when its heartbeat is older than ``AUTOTASK_WORKER_LOST_AFTER``,
+    or, on this host, when its process no longer exists.
+    """
+    models = _models()
+    using = db.alias()
+    now = timeutil.now()
+    stale = now - dt.timedelta(seconds=conf.WORKER_LOST_AFTER)
+    lost_workers = []
+    for worker in models.Worker.objects.using(using).all():
+        if worker.heartbeat_at < stale or (worker.host == HOST and not _pid_alive(worker.pid)):
+            lost_workers.append(worker)
+    live = set(models.Worker.objects.using(using).values_list("id", flat=True)) - {w.id for w in lost_workers}
+    orphans = [
+        task
+        for task in models.Task.objects.using(using).running().values(
+            "id", "function", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl",
+            "schedule_id",
+        )
+        if task["worker_id"] not in live
+    ]
+    held = Counter(task["worker_id"] for task in orphans)
+    recovered = sum(_recover(task, now, batch=held[task["worker_id"]] > 1) for task in orphans)
+    if lost_workers:
+        models.Worker.objects.using(using).filter(pk__in=[w.id for w in lost_workers]).delete()
+    return recovered
+
+
+def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
+    """Settle one task held by a lost worker.
+
+    A worker that held one task was running it: the task runs again if retries
+    remain, else it ends ERROR. A worker that held several had claimed a batch of
+    quick tasks: each may have run, be running or not have started, and nothing
+    tells which, so each runs again and the claim's attempt is not counted (only
+    ``MAX_WORKER_LOSSES`` stops a task that keeps taking its worker down).
+    """
+    Task = _models().Task
+    using = db.alias()
+    message = f"worker {task['worker']} was lost while {'holding' if batch else 'running'} this task"
+    losses = task["losses"] + 1
+    fields: dict[str, Any] = {"worker_id": None, "losses": losses, "error_message": message, "exception_class": "", "traceback": ""}
+    if task["cancel_requested"]:
+        fields.update(status=CANCELLED, error_message="cancelled", exception_class="autotask.exceptions.TaskCancelled")
+    elif (batch or task["attempts"] <= task["retries"]) and losses < conf.MAX_WORKER_LOSSES:
+        fields.update(status=WAITING, run_at=now + dt.timedelta(seconds=conf.RETRY_DELAY))
+        if batch:
+            fields.update(attempts=F("attempts") - 1)
+    else:
+        if losses >= conf.MAX_WORKER_LOSSES:
+            message += f"; not retried: its worker was lost {losses} times"
+        fields.update(status=ERROR, error_message=message, exception_class="autotask.exceptions.WorkerLost")
+    if fields["status"] != WAITING:
+        fields.update(finished_at=now, expires_at=now + dt.timedelta(seconds=task["ttl"]))
+
+    def attempt() -> int:
+        with db.write_transaction(using):
+            return (
+                Task.objects.using(using)
+                .filter(pk=task["id"], status=RUNNING, worker_id=task["worker_id"])
+                .update(**fields)
+            )
+
+    done = db.retry_locked(attempt, "recover")
+    if done:
+        logger.warning("recovered task=%s worker=%s status=%s", task["id"], task["worker"], fields["status"])
+        if fields["status"] != WAITING:
+            if task.get("schedule_id"):
+                _models().Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
+                    last_status=fields["status"], last_error=fields["error_message"]
+                )
+            signals.announce_finished(task["id"], task["function"], fields["status"])
+    return done
+
+
+def delete_expired(chunk: int = 1000) -> int:
+    """Remove finished tasks whose ttl has passed, a chunk per transaction."""
+    Task = _models().Task
+    using = db.alias()
+    deleted = 0
+    while True:
+        now = timeutil.now()
+        ids = list(Task.objects.using(using).expired(now).values_list("id", flat=True)[:chunk])
+        if not ids:
+            return deleted
+
+        def attempt() -> int:
+            with db.write_transaction(using):
+                return Task.objects.using(using).filter(pk__in=ids).delete()[0]
+
+        deleted += db.retry_locked(attempt, "clean")

@@ -1,0 +1,101 @@
+"""Recording how runs ended.
+
+Updates are conditional on the row still being held by the worker that ran
+it, so a run taken over after its worker was presumed lost can't overwrite
+the newer state.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from django.db import connections
+
+from .. import db
+from ..task import DONE, RUNNING, WAITING
+from .claim import WorkerIdentity
+from .sql import adapters, column_namer, models as _models
+
+@dataclass
+class Outcome:
+    """How a run ended, as the worker records it."""
+
+    status: str  # DONE, ERROR, CANCELLED, or WAITING to run it again
+    result: str | None = None
+    error_message: str = ""
+    exception_class: str = ""
+    traceback: str = ""
+    retry_at: dt.datetime | None = None
+    attempts_delta: int = 0  # -1 when a run was handed back unfinished
+
+
+def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]]) -> list[bool]:
+    """Record how each run ended, all in one transaction.
+
+    A run's entry is False if its task was no longer held by ``worker`` (another
+    worker took it over after presuming this one lost): its outcome is dropped.
+    """
+    using = db.alias()
+    models = _models()
+    connection = connections[using]
+    held_sql, update_sql = _finish_statements(using, connection.vendor)
+    db_uuid, db_time = adapters(connection)
+
+    def params(task: dict[str, Any], outcome: Outcome) -> tuple[Any, ...]:
+        if outcome.status == WAITING:  # to run again: at its retry time, or now if handed back
+            run_at = db_time(outcome.retry_at or task["finished_at"])
+            finished_at = expires_at = result = None
+        else:  # finished: run_at stays as it was (NULL keeps it)
+            run_at, result = None, outcome.result
+            finished_at = db_time(task["finished_at"])
+            expires_at = db_time(task["finished_at"] + dt.timedelta(seconds=task["ttl"]))
+        progress = 100 if outcome.status == DONE else None  # NULL keeps what the task reported
+        return (
+            outcome.status, db_time(task["started_at"]), outcome.error_message, outcome.exception_class,
+            outcome.traceback, run_at, finished_at, expires_at, result, progress, outcome.attempts_delta,
+            db_uuid(task["id"]),
+        )
+
+    def attempt() -> list[bool]:
+        with db.write_transaction(using), connection.cursor() as cursor:
+            # The tasks this worker still holds: RUNNING with its id (few rows, through the status index).
+            cursor.execute(held_sql, [RUNNING, db_uuid(worker.id)])
+            held = {value if isinstance(value, uuid.UUID) else uuid.UUID(value) for (value,) in cursor.fetchall()}
+            records = [(task, outcome) for task, outcome in runs if task["id"] in held]
+            if records:  # one statement run for the whole batch (pipelined on PostgreSQL)
+                cursor.executemany(update_sql, [params(task, outcome) for task, outcome in records])
+            for task, outcome in records:
+                if task.get("schedule_id") and outcome.status != WAITING:
+                    models.Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
+                        last_run_at=task["started_at"], last_status=outcome.status, last_error=outcome.error_message
+                    )
+        return [task["id"] in held for task, _ in runs]
+
+    return db.retry_locked(attempt, "finish")
+
+
+@functools.lru_cache(maxsize=None)
+def _finish_statements(using: str, vendor: str) -> tuple[str, str]:
+    """The SELECT of the tasks a worker holds, and the UPDATE that records one run, on ``using``."""
+    Task = _models().Task
+    connection = connections[using]
+    table = connection.ops.quote_name(Task._meta.db_table)
+    column = column_namer(connection, Task)
+
+    held = f"SELECT {column('id')} FROM {table} WHERE {column('status')} = %s AND {column('worker_id')} = %s"
+    if vendor != "sqlite":
+        held += " FOR UPDATE"
+    assignments = ", ".join(
+        [f"{column(name)} = %s" for name in ("status", "started_at", "error_message", "exception_class", "traceback")]
+        + [f"{column('run_at')} = COALESCE(%s, {column('run_at')})"]
+        + [f"{column(name)} = %s" for name in ("finished_at", "expires_at", "result")]
+        + [f"{column('progress')} = COALESCE(%s, {column('progress')})"]
+        + [f"{column('attempts')} = {column('attempts')} + %s", f"{column('worker_id')} = NULL"]
+    )
+    return held, f"UPDATE {table} SET {assignments} WHERE {column('id')} = %s"
+
+
