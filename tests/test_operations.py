@@ -2,11 +2,11 @@
 
 import pytest
 
-from autotask import operations
+from autotask import operations, schedules
 from autotask.models import Schedule, Task
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING
 
-from . import tasks_admin
+from . import schedules_admin, tasks_admin  # noqa: F401  (schedules_admin registers its schedules)
 from .conftest import wait_until
 from .models import Note
 
@@ -45,12 +45,12 @@ def test_run_now_and_retry_wake_a_sleeping_worker(processes):
 
 
 def test_an_extra_run_of_a_schedule_runs_once_and_keeps_its_next_due_time(processes):
-    processes.worker(AUTOTASK_TEST_IMPORT="tests.schedules_admin", **SLEEPY)
-    wait_until(lambda: Schedule.objects.filter(function="tests.schedules_admin.hourly").exists(), 60, "the schedules")
+    schedules.sync()  # as a worker's start does
     hourly = Schedule.objects.filter(function="tests.schedules_admin.hourly")
     next_run_at = hourly.get().next_run_at
     assert operations.run_schedules_now(hourly) == {"started": 1, "busy": 0, "stopped": 0}
-    assert operations.run_schedules_now(hourly)["started"] == 0  # a second click while it waits or runs
+    assert operations.run_schedules_now(hourly)["started"] == 0  # a second click while the run waits
+    processes.worker(AUTOTASK_TEST_IMPORT="tests.schedules_admin", **SLEEPY)
     wait_until(lambda: Task.objects.filter(schedule__in=hourly, status=DONE).exists(), 60, "the extra run")
     assert Note.objects.filter(key="hourly").count() == 1
     schedule = hourly.get()

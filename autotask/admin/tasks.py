@@ -70,8 +70,10 @@ class TaskAdmin(OperateAdmin):
     )
     readonly_fields = fields
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=None):
+        # (action_location: Django 6.1's, passed on only where given)
+        where = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **where)
         actions.pop("delete_selected", None)  # it would delete unfinished tasks too, row by row
         return actions
 

@@ -18,6 +18,7 @@ class WorkerAdmin(OperateAdmin):
     list_display = ("__str__", "kind", "queue_names", "alive", "heartbeat_age", "started_at", "tasks_done", "current_tasks")
     list_filter = ("companion", "host")
     ordering = ("host", "pid")
+    actions = None
     fields = (
         "id", "host", "pid", "kind", "queue_names", "alive", "started_at", "heartbeat_at", "heartbeat_age", "tasks_done",
         "current_tasks",
@@ -26,9 +27,6 @@ class WorkerAdmin(OperateAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a lost worker's row is removed by the other workers
-
-    def get_actions(self, request):
-        return {}
 
     @admin.display(description="kind")
     def kind(self, obj: Worker) -> str:
