@@ -124,16 +124,19 @@ def _capped(using: str, now: dt.datetime, due_priorities: list[int]) -> dict[str
     meta = _models().Task._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    status, queue, priority, run_at = (quote(meta.get_field(n).column) for n in ("status", "queue_name", "priority", "run_at"))
+    status, queue, priority, run_at = (
+        quote(meta.get_field(name).column) for name in ("status", "queue_name", "priority", "run_at")
+    )
     limit = COUNT_CAP + 1
     parts: list[str] = []
     params: list[Any] = []
     labels: list[str] = []
     for name in STATUSES:  # WAITING first: its queue column gives the union its type
+        read = f"FROM {table} WHERE {status} = %s LIMIT %s) c{len(parts)}"
         if name in BY_QUEUE:
-            parts.append(f"SELECT {len(parts)}, q, COUNT(*) FROM (SELECT {queue} AS q FROM {table} WHERE {status} = %s LIMIT %s) c{len(parts)} GROUP BY q")
+            parts.append(f"SELECT {len(parts)}, q, COUNT(*) FROM (SELECT {queue} AS q {read} GROUP BY q")
         else:
-            parts.append(f"SELECT {len(parts)}, NULL, COUNT(*) FROM (SELECT 1 AS one FROM {table} WHERE {status} = %s LIMIT %s) c{len(parts)}")
+            parts.append(f"SELECT {len(parts)}, NULL, COUNT(*) FROM (SELECT 1 AS one {read}")
         params += [name, limit]
         labels.append(name)
     for level in due_priorities:

@@ -20,13 +20,13 @@ from django.db import connections, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Value
 
 from . import db, schedules, signals, timeutil
-from .execution import supervisor
 from .conf import conf
+from .execution import supervisor
 from .task import CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
 
 CHUNK = 5000  # rows per statement (and per write transaction)
 
-Counts = dict[str, int]
+Summary = dict[str, int]  # what an operation did: {"cancelled": 3, "finished": 1}
 
 
 def _models():
@@ -38,7 +38,7 @@ def _models():
 # -- tasks -----------------------------------------------------------------------------
 
 
-def cancel_tasks(tasks: QuerySet) -> Counts:
+def cancel_tasks(tasks: QuerySet) -> Summary:
     """As ``DelayedTask.cancel()``: a WAITING task ends CANCELLED at once (and ``task_finished``
     is sent for it, if anything receives it); a RUNNING one is asked to stop (its worker stops
     it, and it ends CANCELLED); a finished one is left as it is.
@@ -77,7 +77,7 @@ def retry_fields(now: dt.datetime) -> dict[str, Any]:
     )
 
 
-def retry_tasks(tasks: QuerySet) -> Counts:
+def retry_tasks(tasks: QuerySet) -> Summary:
     """An ERROR or CANCELLED task runs again: WAITING, due now, its attempts and error cleared.
 
     Returns ``retried`` and ``other`` (not ERROR or CANCELLED: left as they are).
@@ -91,7 +91,7 @@ def retry_tasks(tasks: QuerySet) -> Counts:
     return {"retried": retried, "other": total - retried}
 
 
-def run_tasks_now(tasks: QuerySet) -> Counts:
+def run_tasks_now(tasks: QuerySet) -> Summary:
     """A WAITING task that is not due yet becomes due now.
 
     Returns ``moved``, ``due`` (were due already) and ``other`` (not waiting).
@@ -106,7 +106,7 @@ def run_tasks_now(tasks: QuerySet) -> Counts:
     return {"moved": moved, "due": max(0, waiting - moved), "other": total - waiting}
 
 
-def count_finished(tasks: QuerySet) -> Counts:
+def count_finished(tasks: QuerySet) -> Summary:
     """How many of ``tasks`` are finished (and so may be deleted), and how many not."""
     tasks = _on_autotask_db(tasks)
     total = tasks.count()
@@ -114,7 +114,7 @@ def count_finished(tasks: QuerySet) -> Counts:
     return {"finished": finished, "unfinished": total - finished}
 
 
-def delete_finished_tasks(tasks: QuerySet) -> Counts:
+def delete_finished_tasks(tasks: QuerySet) -> Summary:
     """Delete the finished tasks among ``tasks``; unfinished ones are kept.
 
     Returns ``deleted`` and ``kept``.
@@ -129,7 +129,7 @@ def delete_finished_tasks(tasks: QuerySet) -> Counts:
 # -- schedules ---------------------------------------------------------------------------
 
 
-def run_schedules_now(selected: QuerySet) -> Counts:
+def run_schedules_now(selected: QuerySet) -> Summary:
     """One extra run of each schedule, due now; the schedule's next due time stays.
 
     A schedule whose previous run is still waiting or running gets none (runs of a
@@ -141,7 +141,7 @@ def run_schedules_now(selected: QuerySet) -> Counts:
     models = _models()
     using = db.alias()
 
-    def attempt() -> Counts:
+    def attempt() -> Summary:
         with db.write_transaction(using):
             rows = list(_on_autotask_db(selected).select_for_update().order_by("pk").values("id", "function", "active"))
             ids = [row["id"] for row in rows]
@@ -168,7 +168,7 @@ def run_schedules_now(selected: QuerySet) -> Counts:
     return db.retry_locked(attempt, "run schedules now")
 
 
-def pause_schedules(selected: QuerySet) -> Counts:
+def pause_schedules(selected: QuerySet) -> Summary:
     """A paused schedule does not run until resumed, across worker restarts and deploys
     (``schedules.sync`` leaves ``paused`` alone). A run already stored still runs.
 
@@ -176,11 +176,12 @@ def pause_schedules(selected: QuerySet) -> Counts:
     """
     selected = _on_autotask_db(selected)
     total = selected.count()
-    paused = db.retry_locked(lambda: _write(selected.db, lambda: selected.filter(paused=False).update(paused=True)), "pause")
+    pausing = selected.filter(paused=False)
+    paused = db.retry_locked(lambda: _write(selected.db, lambda: pausing.update(paused=True)), "pause")
     return {"paused": paused, "already": total - paused}
 
 
-def resume_schedules(selected: QuerySet) -> Counts:
+def resume_schedules(selected: QuerySet) -> Summary:
     """A resumed schedule goes on from its first due time after now: the due times it
     missed while paused don't run. Returns ``resumed`` and ``already`` (were not paused)."""
     selected = _on_autotask_db(selected)

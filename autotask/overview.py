@@ -54,7 +54,9 @@ def snapshot(now: dt.datetime | None = None, grace: float = 0.0, exact: bool = F
     workers = _workers(now)
     schedules = _schedules()
     late = now - dt.timedelta(seconds=grace)
-    overdue_schedules = sum(1 for s in schedules if s["active"] and not s["paused"] and s["next_run_at"] and s["next_run_at"] <= late)
+    overdue_schedules = sum(
+        1 for s in schedules if s["active"] and not s["paused"] and s["next_run_at"] and s["next_run_at"] <= late
+    )
     series, pickup = stats.recent(now)
     figures: dict[str, Any] = {
         "now": now,

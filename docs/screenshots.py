@@ -67,8 +67,9 @@ def main() -> None:
         time.sleep(6)
         browser.get(base + "/")
         browser.execute_script("document.querySelector('form button[type=submit]').click()")  # build_report runs in 2 s
+        time.sleep(1)  # the form's POST
         browser.get(base + "/admin/autotask/dashboard/")
-        time.sleep(3.5)
+        time.sleep(1.5)
         browser.execute_script("document.querySelector('#nav-sidebar') && document.querySelector('#toggle-nav-sidebar').click()")
         time.sleep(1)
         OUT.mkdir(parents=True, exist_ok=True)

@@ -64,9 +64,9 @@ class TaskAdmin(OperateAdmin):
     actions = ("cancel_tasks", "retry_tasks", "run_tasks_now", "delete_finished_tasks")
     change_form_template = "admin/autotask/task/change_form.html"
     fields = (
-        "id", "function", "name", "status", "queue_name", "priority", "call", "result_display", "progress_bar", "error_message", "exception_class",
-        "traceback_display", "created", "due", "started", "finished", "duration", "expires", "attempts", "retries",
-        "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule", "due_at",
+        "id", "function", "name", "status", "queue_name", "priority", "call", "result_display", "progress_bar",
+        "error_message", "exception_class", "traceback_display", "created", "due", "started", "finished", "duration",
+        "expires", "attempts", "retries", "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule", "due_at",
     )
     readonly_fields = fields
 
