@@ -63,12 +63,17 @@ class TaskAdmin(OperateAdmin):
     ordering = ("-id",)  # time-ordered ids: newest first, through the primary key's index
     actions = ("cancel_tasks", "retry_tasks", "run_tasks_now", "delete_finished_tasks")
     change_form_template = "admin/autotask/task/change_form.html"
-    fields = (
-        "id", "function", "name", "status", "queue_name", "priority", "call", "result_display", "progress_bar",
-        "error_message", "exception_class", "traceback_display", "created", "due", "started", "finished", "duration",
-        "expires", "attempts", "retries", "losses", "ttl", "timeout", "worker", "cancel_requested", "schedule", "due_at",
+    fieldsets = (
+        (None, {"fields": (
+            "status", "call", "result_display", "progress_bar", "error_message", "exception_class", "traceback_display",
+        )}),
+        ("Task", {"fields": ("id", "function", "name", "queue_name", "priority", "schedule", "due_at")}),
+        ("Run record", {"fields": (
+            "created", "due", "started", "finished", "duration", "expires", "attempts", "retries", "losses", "ttl",
+            "timeout", "worker", "cancel_requested",
+        )}),
     )
-    readonly_fields = fields
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     def get_actions(self, request, action_location=None):
         # (action_location: Django 6.1's, passed on only where given)
