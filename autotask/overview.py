@@ -145,7 +145,7 @@ def _workers(now: dt.datetime) -> list[dict[str, Any]]:
                 "companion": worker.companion,
                 "started_at": worker.started_at,
                 "heartbeat_at": worker.heartbeat_at,
-                "heartbeat_age": (now - worker.heartbeat_at).total_seconds(),
+                "heartbeat_age": max(0.0, (now - worker.heartbeat_at).total_seconds()),
                 "alive": now - worker.heartbeat_at < lost_after,
                 "tasks_done": worker.tasks_done,
                 "queues": [name for name in worker.queues.split(",") if name],
