@@ -164,13 +164,17 @@ DASHBOARD_ROWS = 1_000_000
 
 def _fill_tasks(db: str, rows: int) -> None:
     """``rows`` task rows as a busy day leaves them, in one statement: 85% DONE over the last
-    24 h, 3% WAITING and due, 4% WAITING later, 5% ERROR, 3% CANCELLED (time-ordered ids)."""
+    24 h, 3% WAITING and due, 4% WAITING later, 5% ERROR, 3% CANCELLED (time-ordered ids), in
+    three queues, 5% of priority 10."""
     from django.db import connection
 
     columns = (
-        "id, function, arguments, status, run_at, retries, ttl, attempts, losses, created_at, started_at, "
-        "finished_at, expires_at, result, error_message, exception_class, traceback, worker, cancel_requested"
+        "id, function, name, queue_name, priority, arguments, status, run_at, retries, ttl, attempts, losses, "
+        "created_at, started_at, finished_at, expires_at, result, error_message, exception_class, traceback, worker, "
+        "cancel_requested"
     )
+    queue = "CASE WHEN i % 10 = 0 THEN 'mail' WHEN i % 10 = 1 THEN 'reports' ELSE 'default' END"
+    priority = "CASE WHEN i % 20 = 0 THEN 10 ELSE 0 END"
     status = ("CASE WHEN i % 100 < 85 THEN 'DONE' WHEN i % 100 < 92 THEN 'WAITING' WHEN i % 100 < 97 THEN 'ERROR' "
               "ELSE 'CANCELLED' END")
     error = "CASE WHEN i % 100 >= 92 THEN 'ValueError: bad input' ELSE '' END"
@@ -190,7 +194,8 @@ def _fill_tasks(db: str, rows: int) -> None:
         rows_of, source, false = "", f"FROM generate_series(0, {rows - 1}) AS i", "false"
         task_id = "(lpad(to_hex(1700000000000 + i), 12, '0') || '7' || lpad(to_hex(i), 19, '0'))::uuid"
     sql = (
-        f"{rows_of}INSERT INTO autotask_task ({columns}) SELECT {task_id}, 'bench.tasks.f' || (i % 7), {arguments}, "
+        f"{rows_of}INSERT INTO autotask_task ({columns}) SELECT {task_id}, 'bench.tasks.f' || (i % 7), '', {queue}, "
+        f"{priority}, {arguments}, "
         f"{status}, {t}, 0, 86400, 1, 0, {t}, {finished.format(t)}, {finished.format(t)}, {finished.format(expires)}, "
         f"'null', {error}, '', '', 'bench:1', {false} {source}"
     )
@@ -205,7 +210,10 @@ def _fill_the_rest(now) -> None:
 
     from autotask.models import MinuteStats, Schedule, Task, Worker
 
-    workers = [Worker.objects.create(host="bench", pid=i, started_at=now, heartbeat_at=now, tasks_done=1000) for i in range(4)]
+    workers = [
+        Worker.objects.create(host="bench", pid=i, started_at=now, heartbeat_at=now, tasks_done=1000, queues="" if i else "mail")
+        for i in range(4)
+    ]
     Task.objects.bulk_create([
         Task(function="bench.tasks.slow", status="RUNNING", run_at=now, created_at=now, started_at=now,
              worker_id=workers[i % 4].id, worker=f"bench:{i % 4}", attempts=1)
