@@ -11,21 +11,9 @@ import sys
 
 from django.apps import AppConfig
 
+from .command import running_command
+
 logger = logging.getLogger(__name__)
-
-
-def running_command() -> str | None:
-    """The management command this process is running (found on the call stack), or None."""
-    from django.core.management import ManagementUtility
-
-    code = ManagementUtility.execute.__code__
-    frame = sys._getframe()
-    while frame is not None:
-        if frame.f_code is code:
-            argv = getattr(frame.f_locals.get("self"), "argv", None) or []
-            return argv[1] if len(argv) > 1 else "help"
-        frame = frame.f_back
-    return None
 
 
 def should_start_companion() -> tuple[bool, str]:

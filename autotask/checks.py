@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, Info, Warning, register
 from django.db import DatabaseError, connections
 
+from .command import running_command
 from .conf import SETTINGS, conf
 
 # Commands that create the tables, or run before them: no warning there.
@@ -38,6 +39,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register()
+def check_active(app_configs: Any = None, **kwargs: Any) -> list:
+    """An Info (shown by ``check``, never failing it): autotask is installed but does nothing."""
+    if conf.IS_ACTIVE:
+        return []
+    return [
+        Info(
+            "autotask is inactive (AUTOTASK_IS_ACTIVE is not set to True): task decorators return the plain "
+            "functions, calls run at once in the calling process and return plain values, no worker starts "
+            "and periodic and cron tasks never run",
+            hint="Set AUTOTASK_IS_ACTIVE = True to store calls and run them in workers; "
+            "add 'autotask.I001' to SILENCED_SYSTEM_CHECKS if inactive is what you want.",
+            id="autotask.I001",
+        )
+    ]
+
+
+@register()
 def check_database(app_configs: Any = None, **kwargs: Any) -> list:
     if not conf.IS_ACTIVE or conf.DATABASE not in settings.DATABASES:
         return []
@@ -60,8 +78,6 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
         if not connection.in_atomic_block:
             connection.close()
     missing = {"autotask_task", "autotask_schedule", "autotask_worker", "autotask_minutestats"} - set(tables)
-    from .apps import running_command
-
     if missing and running_command() not in MIGRATION_COMMANDS:
         messages.append(
             Warning(

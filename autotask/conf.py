@@ -26,7 +26,7 @@ class Setting:
 
 
 SETTINGS: dict[str, Setting] = {
-    # The seed's six settings, with the seed's names, spelling and defaults.
+    # autotask 0.5's six settings, with its names, spelling and defaults.
     "IS_ACTIVE": Setting(False, (bool,), "decorators wrap and the companion worker starts"),
     "WORKER_EXECUTABLE": Setting(None, (str,), "the Python that runs the companion worker (default: the running interpreter)"),
     "WORKER_MONITOR_INTERVALL": Setting(5, (int, float), "seconds between liveness checks of the companion worker"),
@@ -56,6 +56,15 @@ SETTINGS: dict[str, Setting] = {
     ),
     "DATABASE": Setting("default", (str,), "the database alias that holds autotask's tables"),
     "QUEUES": Setting(None, (list, tuple), "the queues companion workers take (None: all); run_autotask takes --queue"),
+    "WORKER_PROCESSES": Setting(1, (int,), "worker processes run_autotask starts (--processes); the companion is one process"),
+    "WORKER_THREADS": Setting(1, (int,), "tasks a worker process runs at once, one per thread (run_autotask --threads; the companion's too)"),
+    "COMPANION_SCOPE": Setting(
+        "process", (str,), "'process': every Django process starts its own companion worker; 'host': one companion per host and database, started by whichever Django process holds the host's lock",
+        choices=("process", "host"),
+    ),
+    "INTERRUPT_GRACE": Setting(
+        5, (int, float), "seconds a cancelled, timed-out or stopped task has to stop once interrupted; a task still running then (blocked in C code) is recorded as the interrupt says and its worker process replaced"
+    ),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

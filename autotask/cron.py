@@ -28,13 +28,13 @@ _UTC = dt_timezone.utc
 _FOLD_WINDOW = timedelta(hours=3)
 # Bound on the minute-by-minute search for the end of a gap (Samoa skipped a whole day).
 _GAP_SEARCH_MINUTES = 2 * 24 * 60
-# Seed crontab field order (Monday = 0 for dow) with allowed ranges.
-_SEED_FIELDS = (("minutes", 0, 59), ("hours", 0, 23), ("dow", 0, 6), ("months", 1, 12), ("dom", 1, 31))
-_RANGES = {name: (lo, hi) for name, lo, hi in _SEED_FIELDS}
+# autotask 0.5's crontab field order (Monday = 0 for dow) with allowed ranges.
+_CRONTAB_FIELDS = (("minutes", 0, 59), ("hours", 0, 23), ("dow", 0, 6), ("months", 1, 12), ("dom", 1, 31))
+_RANGES = {name: (lo, hi) for name, lo, hi in _CRONTAB_FIELDS}
 _MAX_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 _ALIASES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
             "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}  # fmt: skip
-_SEED_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
+_CRONTAB_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
 # "a-a" (optionally with a step) means just "a"; croniter reads "9-9" as "*".
 _SAME_RANGE = re.compile(r"(?<![\w-])(\d+)-\1(?:/\d+)?(?![\w-])")
 # croniter's random (R) and hashed (H) extensions would make the schedule unstable.
@@ -45,18 +45,19 @@ def _dow_note(name: str) -> str:
     return " (Monday = 0)" if name == "dow" else ""
 
 
-def _parse_seed_field(name: str, text: str) -> frozenset[int] | None:
-    """Parse one field of the seed crontab; ``None`` means ``*`` (every value)."""
+def _parse_crontab_field(name: str, text: str) -> frozenset[int] | None:
+    """Parse one field of a ``crontab=`` string; ``None`` means ``*`` (every value)."""
     lo, hi = _RANGES[name]
     if text == "*":
         return None
     values: set[int] = set()
     for item in text.split(","):
-        match = _SEED_ITEM.match(item)
+        match = _CRONTAB_ITEM.match(item)
         if not match:
             raise ValueError(
                 f"crontab field '{name}' has {item!r}, expected '*', a number, a range a-b "
-                f"or a comma list of those, values {lo}-{hi}{_dow_note(name)}"
+                f"or a comma list of those, values {lo}-{hi}{_dow_note(name)} "
+                "(for steps, names and the standard field order, use cron= instead)"
             )
         start = int(match.group(1))
         end = int(match.group(2)) if match.group(2) is not None else start
@@ -160,7 +161,7 @@ class CronSchedule:
 
     Give either keyword lists (``minutes`` 0-59, ``hours`` 0-23, ``dow`` 0-6 with
     Monday = 0, ``months`` 1-12, ``dom`` 1-31; ``None`` = every value; dom and dow
-    both given match if either matches), or ``crontab`` in the seed format
+    both given match if either matches), or ``crontab`` in autotask 0.5's order
     ``"minutes hours dow months dom"`` (Monday = 0; ``*``, numbers, ``a-b``,
     comma lists), or ``cron``: a standard expression as croniter reads it.
     ``timezone``: ``None`` (settings.TIME_ZONE, else UTC), an IANA name or a tzinfo.
@@ -179,7 +180,10 @@ class CronSchedule:
         timezone: str | tzinfo | None = None,
     ) -> None:
         if crontab is not None and cron is not None:
-            raise ValueError("give either crontab= (seed format) or cron= (standard format), not both")
+            raise ValueError(
+                "give either crontab= (autotask 0.5's order: minutes hours dow months dom) "
+                "or cron= (standard order: minute hour dom month dow), not both"
+            )
         if cron is not None:
             self._expression = f"cron {cron!r}"
             self._cron, self._frequent = self._from_cron(cron)
@@ -192,15 +196,15 @@ class CronSchedule:
                     raise ValueError(
                         f"crontab {crontab!r} has {len(fields)} fields, expected 5: minutes hours dow months dom"
                     )
-                parsed = {name: _parse_seed_field(name, text) for (name, _, _), text in zip(_SEED_FIELDS, fields)}
+                parsed = {name: _parse_crontab_field(name, text) for (name, _, _), text in zip(_CRONTAB_FIELDS, fields)}
                 self._expression = f"crontab {crontab.strip()!r}"
             else:
                 given = {"minutes": minutes, "hours": hours, "dow": dow, "months": months, "dom": dom}
                 parsed = {name: _check_keyword(name, value) for name, value in given.items()}
                 shown = [f"{name}={sorted(values)}" for name, values in parsed.items() if values is not None]
                 self._expression = " ".join(shown) or "every minute"
-            seed_dow = parsed["dow"]
-            cron_dow = None if seed_dow is None else frozenset((d + 1) % 7 for d in seed_dow)
+            dow_monday_0 = parsed["dow"]
+            cron_dow = None if dow_monday_0 is None else frozenset((d + 1) % 7 for d in dow_monday_0)
             self._cron = _canonical(parsed["minutes"], parsed["hours"], parsed["dom"], parsed["months"], cron_dow)
             self._frequent = self._cron.split()[1] == "*"
         self._tz = _resolve_tz(timezone)
@@ -271,6 +275,12 @@ class CronSchedule:
         except Exception:
             name = None
         return name or str(self._tz)
+
+    def describe(self, after: datetime) -> str:
+        """The schedule in words ("Mondays at 07:30"), else its next three due times after ``after``."""
+        from .cron_words import describe
+
+        return describe(self, after)
 
     def signature(self) -> str:
         """Stable string that changes iff the schedule's meaning changes."""

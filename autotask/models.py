@@ -79,6 +79,16 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return f"{self.function} ({self.expression})"
 
+    def describe(self) -> str:
+        """The stored schedule in words ("Mondays at 07:30", "every 15 seconds"), else its next three
+        due times; read from the stored signature, so the function's module need not be imported."""
+        from .schedules import REGISTRY, ScheduleSpec
+
+        spec = ScheduleSpec.from_signature(self.function, self.signature) or REGISTRY.get(self.function)
+        return spec.describe() if spec is not None else ""
+
+    describe.short_description = "when"  # type: ignore[attr-defined]  # the admin's column title
+
 
 class Task(models.Model):
     """A delayed call, or one run of a schedule, with its whole run record."""

@@ -19,6 +19,7 @@ from django.db import IntegrityError
 from . import db, loader, timeutil
 from .conf import conf
 from .cron import CronSchedule, next_periodic_runs
+from .cron_words import describe_seconds
 from .retry import DEFAULT as DEFAULT_RETRY, RetryPolicy
 from .task import UNFINISHED
 
@@ -55,6 +56,26 @@ class ScheduleSpec:
         if self.cron is not None:
             return f"cron:{self.cron.signature()}"[:255]
         return f"periodic:{self.seconds!r}"
+
+    @classmethod
+    def from_signature(cls, function: str, signature: str) -> ScheduleSpec | None:
+        """The schedule a stored ``signature`` stands for; None if it can't be read back."""
+        kind, _, rest = signature.partition(":")
+        try:
+            if kind == PERIODIC:
+                return cls(function, PERIODIC, seconds=int(rest) if rest.isdigit() else float(rest))
+            if kind == CRON:
+                cron, _, zone = rest.rpartition(" tz=")
+                return cls(function, CRON, cron=CronSchedule(cron=cron, timezone=zone))
+        except ValueError:  # a signature cut at 255 characters, a zone this machine doesn't know
+            pass
+        return None
+
+    def describe(self, after: dt.datetime | None = None) -> str:
+        """In words: "every 15 seconds", "Mondays at 07:30"; else the next three due times after ``after`` (now)."""
+        if self.cron is not None:
+            return self.cron.describe(timeutil.aware(after or timeutil.now()))
+        return describe_seconds(self.seconds or 0)
 
     def first_due(self, now: dt.datetime) -> dt.datetime:
         """The first due time of a schedule stored at ``now``."""

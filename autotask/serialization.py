@@ -3,14 +3,17 @@
 Plain JSON values are stored as they are. datetime, date, time, timedelta,
 Decimal, UUID, tuple, set, frozenset, bytes and dicts with non-string keys
 are stored as ``{"__autotask__": "<type>", "v": ...}`` and come back as the
-same type. Anything else is refused with a ``TypeError``.
+same type. Anything else is refused with a ``TypeError`` that says what the
+value is and what to store instead (a primary key, a dotted path, ``.value``...).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import enum
 import json
+import types
 import uuid
 from decimal import Decimal
 from typing import Any, Callable
@@ -104,16 +107,55 @@ def _decode_object(obj: dict[str, Any]) -> Any:
 _DECODER = json.JSONDecoder(object_hook=_decode_object)  # one decoder, as for the encoder
 
 
+STORABLE = (
+    "None, bool, int, float, str, list, dict, tuple, set, frozenset, bytes, datetime, date, time, "
+    "timedelta, Decimal, UUID"
+)
+
+
+def _unstorable(value: Any) -> str:
+    """What ``value`` is, and what to store instead: the message after "can't be stored: "."""
+    from django.db.models import Model, QuerySet
+    from django.utils.functional import Promise
+
+    from .handle import DelayedTask
+
+    kind = type(value).__qualname__
+    if isinstance(value, Model):
+        return f"a model instance ({kind}); use its primary key (.pk) and load the object where it is needed"
+    if isinstance(value, QuerySet):
+        return "a QuerySet; use a list of primary keys: list(queryset.values_list('pk', flat=True))"
+    if isinstance(value, DelayedTask):
+        return (
+            "a task handle (DelayedTask); use handle.id (a str; DelayedTask(id) rebuilds the handle) "
+            "or, once it is done, handle.result"
+        )
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, type)):
+        if value.__name__ == "<lambda>":
+            return "a lambda; use the data it works on, or the dotted path of a module-level function as a str"
+        path = f"{getattr(value, '__module__', None) or '?'}.{value.__qualname__}"
+        if isinstance(value, type):
+            return f"the class {path}; use its dotted path as a str ({path!r}) and import it where it runs"
+        return (
+            f"the function {path}; use its dotted path as a str ({path!r}) and import it where it runs, "
+            "or the data it works on; to run it in the background, decorate it with @delayed_task"
+        )
+    if isinstance(value, enum.Enum):
+        return f"{value!r}, an enum member; use its .value ({value.value!r})"
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return f"an instance of {kind}, a subclass of {base.__name__}; use {base.__name__}(value)"
+    if isinstance(value, Promise):
+        return "a lazy translation string; use str(value)"
+    return f"an instance of {kind}; the storable types are {STORABLE}: store its data as those"
+
+
 def encode(value: Any, name: str = "value") -> Any:
-    """``value`` as plain JSON data; a ``TypeError`` names ``name`` and the part that can't be stored."""
+    """``value`` as plain JSON data; a ``TypeError`` names ``name``, the part that can't be stored, and what would."""
     try:
         return _encode(value, name)
     except _Unstorable as exc:
-        raise TypeError(
-            f"{exc.path} can't be stored: {type(exc.value).__qualname__} is not one of the storable types "
-            "(None, bool, int, float, str, list, dict, tuple, set, frozenset, bytes, datetime, date, "
-            "time, timedelta, Decimal, UUID). Pass a primary key instead of a model instance."
-        ) from None
+        raise TypeError(f"{exc.path} can't be stored: it is {_unstorable(exc.value)}") from None
     except RecursionError:
         raise TypeError(f"{name} can't be stored: it refers to itself") from None
 

@@ -1,4 +1,4 @@
-"""Status constants of a delayed task (the seed's import path)."""
+"""Status constants of a delayed task (autotask 0.5's import path)."""
 
 from typing import Final
 

@@ -253,7 +253,7 @@ def cron_task(
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function on a calendar; importing its module registers it.
 
-    ``crontab`` is the seed's ``minutes hours dow months dom`` (Monday = 0);
+    ``crontab`` is in autotask 0.5's order, ``minutes hours dow months dom`` (Monday = 0);
     ``cron`` a standard cron expression. Times are in ``timezone`` or ``TIME_ZONE``.
     """
     if callable(minutes):

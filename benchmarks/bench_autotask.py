@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import socket
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import common
 from common import PROJECTS, Context, start, stop, summary_ms, wait_marks
@@ -62,8 +65,13 @@ class System:
     def worker_env(self, **extra: str) -> dict:
         return {"BENCH_CLIENT": "0", **extra}
 
-    def start_worker(self, log, **env: str):
-        return start([sys.executable, str(PROJECTS / "manage.py"), "run_autotask"], log, self.worker_env(**env))
+    def start_worker(self, log, concurrency: int | None = None, processes: int | None = None, **env: str):
+        command = [sys.executable, str(PROJECTS / "manage.py"), "run_autotask"]
+        if concurrency:
+            command += ["--threads", str(concurrency)]
+        if processes:
+            command += ["--processes", str(processes)]
+        return start(command, log, self.worker_env(**env))
 
     def reset(self) -> None:
         from django.db import connection
@@ -82,6 +90,9 @@ class System:
         self.tasks.noop.bulk([(i,) for i in range(n)])
 
     enqueue_many = enqueue_bulk
+
+    def enqueue_io(self, n: int) -> None:
+        self.tasks.io.bulk([(i,) for i in range(n)])
 
     def enqueue_future(self, n: int) -> None:
         for start_at in range(0, n, 20_000):
@@ -103,6 +114,109 @@ class System:
         count = self.Task.objects.filter(function__endswith=".noop", status="DONE").count()
         seconds = (span["b"] - span["a"]).total_seconds()
         return {"table_tasks_per_s": round(count / seconds, 1)}
+
+
+def scenario_scaleout(system: System, ctx: Context) -> dict:
+    """No-op drain with 1, 2 and 4 worker processes (``--processes``), as drain measures it."""
+    n = ctx.drain_tasks or ctx.n(20_000, 2000)
+    out: dict = {"tasks": n}
+    for processes in (1, 2, 4):
+        system.reset()
+        common.settle(system)
+        marks = ctx.marks_file(f"scaleout-{processes}")
+        system.mark(marks, "start")
+        system.enqueue_many(n)
+        system.mark(marks, "end")
+        worker = system.start_worker(ctx.log(f"scaleout-{processes}"), processes=processes)
+        try:
+            got = wait_marks(marks, ["start", "end"], timeout=max(120, n / 20), worker=worker)
+        finally:
+            stop(worker)
+        out[f"p{processes}_tasks_per_s"] = round(n / (got["end"] - got["start"]), 1)
+    for processes in (2, 4):
+        out[f"p{processes}_speedup"] = round(out[f"p{processes}_tasks_per_s"] / out["p1_tasks_per_s"], 2)
+    system.reset()
+    return out
+
+
+def scenario_priority_latency(system: System, ctx: Context) -> dict:
+    """Pickup of priority-100 tasks stored while 10,000 no-op tasks (priority 0) drain: one worker
+    with the default settings; marks stored 20-40 ms apart until the no-ops' end mark has run."""
+    n = ctx.n(10_000, 2000)
+    system.reset()
+    worker, marks = common._warm_worker(system, ctx, "priority")
+    urgent = system.tasks.mark.using(priority=100)
+    sent: list[tuple[str, float]] = []
+    try:
+        system.enqueue_many(n)
+        system.mark(marks, "end")
+        while "end" not in common.read_marks(marks) and len(sent) < 500:
+            label = f"urgent{len(sent)}"
+            sent.append((label, time.time()))
+            urgent(str(marks), label)
+            time.sleep(random.uniform(0.02, 0.04))
+        got = wait_marks(marks, [label for label, _ in sent] + ["end"], timeout=120, worker=worker)
+    finally:
+        stop(worker)
+    during = [got[label] - t0 for label, t0 in sent if got[label] < got["end"]]  # picked up while the drain went on
+    system.reset()
+    if not during:
+        raise RuntimeError("the drain ended before a priority task was stored")
+    return {"drained": n, "sent": len(sent), **common.summary_ms(during)}
+
+
+def scenario_concurrency_memory(system: System, ctx: Context) -> dict:
+    """RSS (and PSS: shared pages split between the processes) of the worker's process group
+    after 200 I/O-bound tasks: 1 thread, 8 threads, 2 processes; per extra thread and process."""
+    out: dict = {}
+    for name, options in (("t1", {}), ("t8", {"concurrency": 8}), ("p2", {"processes": 2})):
+        system.reset()
+        marks = ctx.marks_file(f"mem-{name}")
+        worker = system.start_worker(ctx.log(f"mem-{name}"), **options)
+        try:
+            system.enqueue_io(200)
+            system.mark(marks, "end")
+            wait_marks(marks, ["end"], timeout=120, worker=worker)
+            time.sleep(1.0)
+            out[f"{name}_rss_mb"] = round(common.group_rss_kb(worker.pid) / 1024, 1)
+            out[f"{name}_pss_mb"] = round(common.group_rss_kb(worker.pid, "Pss") / 1024, 1)
+        finally:
+            stop(worker)
+    for kind in ("rss", "pss"):
+        out[f"per_thread_{kind}_mb"] = round((out[f"t8_{kind}_mb"] - out[f"t1_{kind}_mb"]) / 7, 2)
+        out[f"per_process_{kind}_mb"] = round(out[f"p2_{kind}_mb"] - out[f"t1_{kind}_mb"], 1)
+    system.reset()
+    return out
+
+
+def scenario_gunicorn_memory(system: System, ctx: Context) -> dict:
+    """A real gunicorn with 8 workers (the benchmark project, each worker a Django process) and its
+    companions: total RSS and PSS of the group, with AUTOTASK_COMPANION_SCOPE "process" and "host"."""
+    out: dict = {}
+    for scope in ("process", "host"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = start(
+            [str(Path(sys.executable).with_name("gunicorn")), "--workers", "8", "--bind", f"127.0.0.1:{port}",
+             "autotask_wsgi:application"],
+            ctx.log(f"gunicorn-{scope}"), system.worker_env(BENCH_COMPANION_SCOPE=scope),
+        )
+        try:
+            want = 8 if scope == "process" else 1
+            deadline = time.monotonic() + 180
+            while common.count_in_group(server.pid, "autotask.execution.process") != want:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"gunicorn's companions did not start ({scope} scope)")
+                time.sleep(0.5)
+            time.sleep(5.0)  # the companions set up and idle
+            out[f"{scope}_companions"] = want
+            out[f"{scope}_rss_mb"] = round(common.group_rss_kb(server.pid) / 1024, 1)
+            out[f"{scope}_pss_mb"] = round(common.group_rss_kb(server.pid, "Pss") / 1024, 1)
+        finally:
+            stop(server)
+    out["saved_rss_mb"] = round(out["process_rss_mb"] - out["host_rss_mb"], 1)
+    return out
 
 
 def scenario_companion(system: System, ctx: Context, quiet: float = 0, count: int | None = None) -> dict:
@@ -266,6 +380,8 @@ if __name__ == "__main__":
         System,
         {
             "companion": scenario_companion, "idle_companion": scenario_idle_companion, "schedules": scenario_schedules,
+            "scaleout": scenario_scaleout, "priority_latency": scenario_priority_latency,
+            "concurrency_memory": scenario_concurrency_memory, "gunicorn_memory": scenario_gunicorn_memory,
             "dashboard": scenario_dashboard,
         },
     )

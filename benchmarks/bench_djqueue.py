@@ -41,8 +41,9 @@ class System:
         connections.close_all()
         common.pg_drop(os.environ["BENCH_PG_NAME"])
 
-    def start_worker(self, log):
-        return start([sys.executable, str(PROJECTS / "manage.py"), "dj_queue"], log)
+    def start_worker(self, log, concurrency: int | None = None):
+        env = {"BENCH_DJQUEUE_THREADS": str(concurrency)} if concurrency else {}
+        return start([sys.executable, str(PROJECTS / "manage.py"), "dj_queue"], log, env)
 
     def reset(self) -> None:
         from django.db import connection
@@ -61,6 +62,9 @@ class System:
         self._bulk(self.tasks.noop, 0, n)
 
     enqueue_many = enqueue_bulk
+
+    def enqueue_io(self, n: int) -> None:
+        self._bulk(self.tasks.io, 0, n)
 
     def enqueue_future(self, n: int) -> None:
         from django.utils import timezone

@@ -29,9 +29,10 @@ class System:
     def checkpoint(self) -> None:
         common.sqlite_checkpoint(os.environ["BENCH_SQLITE_PATH"])
 
-    def start_worker(self, log):
+    def start_worker(self, log, concurrency: int | None = None):
         consumer = Path(sys.executable).with_name("huey_consumer")
-        return start([str(consumer), "huey_bench.huey"], log)
+        extra = ["-w", str(concurrency), "-k", "thread"] if concurrency else []
+        return start([str(consumer), "huey_bench.huey", *extra], log)
 
     def reset(self) -> None:
         self.app.huey.flush()
@@ -42,6 +43,10 @@ class System:
     def enqueue_many(self, n: int) -> None:  # Huey has no bulk enqueue
         for i in range(n):
             self.app.noop(i)
+
+    def enqueue_io(self, n: int) -> None:
+        for i in range(n):
+            self.app.io(i)
 
     def enqueue_future(self, n: int) -> None:
         """Straight into the schedule table, as ``Huey.add_schedule`` does, but in one

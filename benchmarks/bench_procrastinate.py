@@ -30,9 +30,10 @@ class System:
         self.app.close()
         common.pg_drop(os.environ["BENCH_PG_NAME"])
 
-    def start_worker(self, log):
+    def start_worker(self, log, concurrency: int | None = None):
         cli = Path(sys.executable).with_name("procrastinate")
-        return start([str(cli), "--app=procrastinate_bench.app", "worker"], log)
+        extra = ["--concurrency", str(concurrency)] if concurrency else []
+        return start([str(cli), "--app=procrastinate_bench.app", "worker", *extra], log)
 
     def _sql(self, query: str) -> None:
         self.app.connector.get_sync_connector().execute_query(query)
@@ -48,6 +49,10 @@ class System:
             self.bench.noop.batch_defer(*({"i": i} for i in range(first, min(n, first + 10_000))))
 
     enqueue_many = enqueue_bulk
+
+    def enqueue_io(self, n: int) -> None:
+        for first in range(0, n, 10_000):
+            self.bench.io.batch_defer(*({"i": i} for i in range(first, min(n, first + 10_000))))
 
     def enqueue_future(self, n: int) -> None:
         later = self.bench.noop.configure(schedule_in={"seconds": common.FAR_FUTURE_S})

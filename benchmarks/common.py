@@ -86,22 +86,44 @@ atexit.register(stop_all)
 signal.signal(signal.SIGTERM, _on_signal)
 
 
-def group_rss_kb(pgid: int) -> int:
-    """Resident memory (VmRSS) summed over every process of a process group."""
-    total = 0
+def _group(pgid: int) -> list[str]:
+    """The pids (as strings) of the processes of a process group."""
+    pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                pids.append(entry)
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def group_rss_kb(pgid: int, field: str = "Rss") -> int:
+    """Resident memory summed over every process of a process group: ``Rss`` (VmRSS, which
+    counts a page shared by several processes in each), or ``Pss`` (a shared page split
+    between the processes that share it)."""
+    total = 0
+    for pid in _group(pgid):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(field + ":"):
                     total += int(line.split()[1])
         except (OSError, ValueError, IndexError):
             continue
     return total
+
+
+def count_in_group(pgid: int, text: str) -> int:
+    """How many processes of a process group have ``text`` in their command line."""
+    count = 0
+    for pid in _group(pgid):
+        try:
+            count += text in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return count
 
 
 def pg_params() -> dict:
@@ -364,18 +386,19 @@ def scenario_idle(system, ctx: Context) -> dict:
 
 
 def scenario_memory(system, ctx: Context) -> dict:
-    """RSS of the worker's process group after warm-up and after N no-op tasks."""
+    """RSS and PSS of the worker's process group after warm-up and after N no-op tasks. RSS
+    counts a page that forked processes share in each of them; PSS splits it between them."""
     n = ctx.n(10_000, 2000)
     system.reset()
     worker, marks = _warm_worker(system, ctx, "memory")
     try:
         time.sleep(0.5)
-        before = group_rss_kb(worker.pid)
+        before, pss_before = group_rss_kb(worker.pid), group_rss_kb(worker.pid, "Pss")
         system.enqueue_many(n)
         system.mark(marks, "end")
         wait_marks(marks, ["end"], timeout=max(120, n / 20), worker=worker)
         time.sleep(0.5)
-        after = group_rss_kb(worker.pid)
+        after, pss_after = group_rss_kb(worker.pid), group_rss_kb(worker.pid, "Pss")
     finally:
         stop(worker)
     system.reset()
@@ -384,10 +407,44 @@ def scenario_memory(system, ctx: Context) -> dict:
         "rss_start_mb": round(before / 1024, 1),
         "rss_end_mb": round(after / 1024, 1),
         "growth_pct": round((after - before) / before * 100, 1),
+        "pss_start_mb": round(pss_before / 1024, 1),
+        "pss_end_mb": round(pss_after / 1024, 1),
+    }
+
+
+IO_TASKS = 2000
+IO_SLEEP = 0.020  # seconds each I/O-bound task sleeps
+IO_CONCURRENCY = 8
+
+
+def scenario_io_drain(system, ctx: Context, pool: str | None = None) -> dict:
+    """I/O-bound drain: IO_TASKS tasks that each sleep IO_SLEEP seconds, IO_CONCURRENCY at once
+    (the limit is IO_CONCURRENCY / IO_SLEEP tasks/s); start to end mark, as drain. ``pool``
+    picks a system's kind of concurrency where it has several (Celery: prefork, threads)."""
+    n = ctx.n(IO_TASKS, 400)
+    system.reset()
+    settle(system)
+    marks = ctx.marks_file("io")
+    system.mark(marks, "start")
+    system.enqueue_io(n)
+    system.mark(marks, "end")
+    extra = {"pool": pool} if pool else {}
+    worker = system.start_worker(ctx.log("io" + (f"-{pool}" if pool else "")), concurrency=IO_CONCURRENCY, **extra)
+    try:
+        got = wait_marks(marks, ["start", "end"], timeout=max(120, n * IO_SLEEP * 2), worker=worker)
+    finally:
+        stop(worker)
+    system.reset()
+    elapsed = got["end"] - got["start"]
+    limit = IO_CONCURRENCY / IO_SLEEP
+    return {
+        "tasks": n, "concurrency": IO_CONCURRENCY, "seconds": round(elapsed, 3), "tasks_per_s": round(n / elapsed, 1),
+        "pct_of_limit": round(n / elapsed / limit * 100, 1),
     }
 
 
 SCENARIOS = {
+    "io_drain": scenario_io_drain,
     "enqueue": scenario_enqueue,
     "drain": scenario_drain,
     "latency": scenario_latency,

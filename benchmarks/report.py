@@ -5,7 +5,12 @@ from __future__ import annotations
 import platform
 import time
 
-COLUMNS = [("sqlite", ["huey"]), ("postgresql", ["procrastinate", "dj_queue"])]
+# Each database's columns: autotask's, then its peers' (a peer and where its results are: Celery
+# keeps its tasks in Redis, so its figures stand beside both databases).
+COLUMNS = [
+    ("sqlite", [("huey", "sqlite"), ("celery", "redis")]),
+    ("postgresql", [("procrastinate", "postgresql"), ("dj_queue", "postgresql"), ("celery", "redis")]),
+]
 
 # label, path into a system's results, which way is better (None: no ratio), path for the peers if different
 ROWS = [
@@ -31,8 +36,26 @@ ROWS = [
     ("memory: worker RSS after warm-up, MB", ("memory", "rss_start_mb"), "lower"),
     ("memory: worker RSS after the tasks, MB", ("memory", "rss_end_mb"), "lower"),
     ("memory: growth, %", ("memory", "growth_pct"), None),
+    ("memory: worker PSS after warm-up, MB", ("memory", "pss_start_mb"), "lower"),
+    ("memory: worker PSS after the tasks, MB", ("memory", "pss_end_mb"), "lower"),
     ("schedule 1 s: started - due, p50 ms", ("schedules", "p50_ms"), None),
     ("schedule 1 s: started - due, p95 ms", ("schedules", "p95_ms"), None),
+    ("I/O drain, 2,000 x 20 ms, 8 at once: tasks/s", ("io_drain", "tasks_per_s"), "higher"),
+    ("I/O drain: % of the limit (400/s)", ("io_drain", "pct_of_limit"), "higher"),
+    ("I/O drain, Celery's threads pool: tasks/s", ("io_drain_threads", "tasks_per_s"), None),
+    ("scale-out: drain tasks/s, 2 processes", ("scaleout", "p2_tasks_per_s"), None),
+    ("scale-out: speed-up over 1 process, 2 proc., x", ("scaleout", "p2_speedup"), None),
+    ("scale-out: drain tasks/s, 4 processes", ("scaleout", "p4_tasks_per_s"), None),
+    ("scale-out: speed-up over 1 process, 4 proc., x", ("scaleout", "p4_speedup"), None),
+    ("pickup, priority 100 in a 10,000 drain: p50 ms", ("priority_latency", "p50_ms"), None),
+    ("pickup, priority 100 in a 10,000 drain: p95 ms", ("priority_latency", "p95_ms"), None),
+    ("memory: RSS per extra thread, MB", ("concurrency_memory", "per_thread_rss_mb"), None),
+    ("memory: RSS per extra process, MB", ("concurrency_memory", "per_process_rss_mb"), None),
+    ("memory: PSS per extra process, MB", ("concurrency_memory", "per_process_pss_mb"), None),
+    ("memory: gunicorn x8 + companions, RSS MB", ("gunicorn_memory", "process_rss_mb"), None),
+    ("memory: gunicorn x8 + host companion, RSS MB", ("gunicorn_memory", "host_rss_mb"), None),
+    ("memory: gunicorn x8 + companions, PSS MB", ("gunicorn_memory", "process_pss_mb"), None),
+    ("memory: gunicorn x8 + host companion, PSS MB", ("gunicorn_memory", "host_pss_mb"), None),
     ("dashboard data at 1M task rows: p50 ms", ("dashboard", "p50_ms"), None),
     ("dashboard data at 1M task rows: p95 ms", ("dashboard", "p95_ms"), None),
 ]
@@ -69,9 +92,9 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
         for db, peers in COLUMNS:
             ours = _get(results.get("autotask", {}).get(db, {}), path)
             cells = {"autotask": ours}
-            for peer in peers:  # a row of an autotask-only mode compares only where autotask has it
+            for peer, where in peers:  # a row of an autotask-only mode compares only where autotask has it
                 shown = isinstance(ours, (int, float)) or peer_path == path
-                cells[peer] = _get(results.get(peer, {}).get(db, {}), peer_path) if shown else None
+                cells[peer] = _get(results.get(peer, {}).get(where, {}), peer_path) if shown else None
             known = {p: v for p, v in cells.items() if p != "autotask" and isinstance(v, (int, float))}
             best = None
             if better and known:
@@ -122,10 +145,10 @@ def _problems(results: dict) -> list[str]:
 
 
 def render(document: dict) -> str:
-    head = ["metric", "autotask", "huey", "ratio", "autotask", "procrast.", "dj_queue", "ratio"]
-    widths = [46, 9, 9, 12, 9, 9, 9, 18]
+    head = ["metric", "autotask", "huey", "celery", "ratio", "autotask", "procrast.", "dj_queue", "celery", "ratio"]
+    widths = [46, 9, 9, 9, 14, 9, 9, 9, 9, 18]
     lines = [
-        " " * widths[0] + " | " + "SQLite".center(sum(widths[1:4]) + 6) + " | " + "PostgreSQL".center(sum(widths[4:]) + 9),
+        " " * widths[0] + " | " + "SQLite".center(sum(widths[1:5]) + 9) + " | " + "PostgreSQL".center(sum(widths[5:]) + 12),
         " | ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(head, widths))),
     ]
     lines.append("-" * len(lines[1]))
@@ -134,7 +157,7 @@ def render(document: dict) -> str:
         for db, peers in COLUMNS:
             data = row[db]
             cells.append(_fmt(data["autotask"]))
-            cells += [_fmt(data[p]) for p in peers]
+            cells += [_fmt(data[p]) for p, _ in peers]
             ratio = data["ratio"]
             cells.append("-" if ratio is None else f"{ratio:.2f} {data['best_peer'].replace('procrastinate', 'procr.')}")
         if all(c in ("-", "n/a") for c in cells[1:]):
@@ -147,7 +170,8 @@ def render(document: dict) -> str:
         " (faster, lower latency, less memory), < 1 = worse.",
         "in task = time.time() in the task - client time before the enqueue call; table = autotask's"
         " started_at - created_at. Drain: one worker, start/end mark tasks around the no-ops.",
-        "companion rows (autotask only) are compared with the peers' dedicated workers.",
+        "companion rows (autotask only) are compared with the peers' dedicated workers."
+        " celery: Redis as the broker (the same figures in both column groups).",
         "versions: " + "; ".join(f"{name}: {v}" for name, v in meta.get("versions", {}).items()),
         f"quiet period: {meta['idle_seconds']:.0f} s. Run took {meta['total_seconds'] / 60:.1f} min"
         + (" (--quick: small counts)." if meta["quick"] else "."),

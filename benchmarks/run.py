@@ -1,16 +1,18 @@
-"""autotask's benchmark suite: autotask against Huey, Procrastinate and dj_queue.
+"""autotask's benchmark suite: autotask against Huey, Procrastinate, dj_queue and Celery.
 
 How to run
 ----------
 From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
 
-    python benchmarks/run.py                 # everything: 9-10 minutes (+30-60 s for new virtualenvs)
+    python benchmarks/run.py                 # everything: about 15 minutes (+1-2 min for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
-    python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue)
+    python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue, celery)
     python benchmarks/run.py --out /tmp/r.json --no-idle --keep
 
-It needs Python 3.10+ (standard library only), and Python 3.12+ for dj_queue
-(found on PATH or in ~/.pyenv, or given with ``--python312``). It makes one
+It needs Python 3.10+ (standard library only), Python 3.12+ for dj_queue
+(found on PATH or in ~/.pyenv, or given with ``--python312``), and Redis on
+127.0.0.1:6379 for Celery (its database 13, emptied by every reset; Celery is
+skipped without it). It makes one
 virtualenv per system under ``--cache-dir`` (default ~/.cache/autotask-bench):
 autotask from this repository (``pip install <repo> psycopg[binary]``, reinstalled
 from a copy of the tree on every run) and the peers from PyPI. PostgreSQL
@@ -23,8 +25,8 @@ It prints one table and writes every figure to benchmarks/results.json (or
 ``--out``). It reports, never asserts: a system or scenario that fails is shown
 as "n/a: <reason>" and the run goes on.
 
-What is measured (one worker process with its default concurrency, no-op tasks)
--------------------------------------------------------------------------------
+What is measured (one worker process with its default concurrency, no-op tasks, unless said)
+--------------------------------------------------------------------------------------------
 enqueue   µs per call: 10,000 single calls (2,000 for peers; the median of 5 rounds)
           and a bulk call of the same count (autotask ``fn.bulk``, Procrastinate
           ``batch_defer``, dj_queue ``enqueue_all``; the median of 5 back to back, each on
@@ -50,9 +52,29 @@ backlog   drain tasks/s (as many tasks as drain, the median of 3 runs, 1 if a ru
           (Huey's go straight into its schedule table: through the queue its consumer
           would move them one by one, at about 2,000/s).
 memory    RSS (VmRSS summed over the worker's process group) after warm-up and after
-          10,000 more tasks.
+          10,000 more tasks; also PSS, which splits the pages that forked processes share
+          (a supervisor and the worker processes it forked: autotask, Celery, dj_queue)
+          between them instead of counting them in each.
 schedule  autotask only: a @periodic_task(seconds=1); started_at - due_at over 25 runs
           (in the main phase, on a quiet machine).
+io drain  2,000 tasks that each sleep 20 ms, 8 at once (the limit: 400 tasks/s), start to end
+          mark: autotask ``--threads 8``, Huey ``-w 8 -k thread``, Celery ``-c 8`` in the prefork
+          pool and (a row of its own) in the threads pool, dj_queue one process of 8 threads,
+          Procrastinate ``--concurrency 8``.
+scale-out autotask only: the no-op drain (as many tasks as drain) with ``--processes`` 1, 2
+          and 4, and the speed-up over one.
+priority  autotask only: pickup (in task) of priority-100 marks stored 20-40 ms apart while
+          10,000 no-op tasks of priority 0 drain (one worker, default settings), over the marks
+          that ran before the no-ops' end mark.
+threads   autotask only: RSS and PSS (shared pages split between processes) of the worker's
+          group after 200 I/O-bound tasks with 1 thread, 8 threads and 2 processes: per extra
+          thread and per extra process.
+gunicorn  autotask only, SQLite: a real gunicorn with 8 workers of the benchmark project and
+          their companions, ``AUTOTASK_COMPANION_SCOPE`` "process" (8 companions) and "host" (1):
+          total RSS and PSS of the group once the companions idle.
+Celery (Redis, its defaults: the prefork pool with one child per CPU) joins every row it has
+(it has no bulk enqueue, no table, no not-yet-due backlog in the broker: a task with an ETA is
+handed to a worker at once); its figures stand in both column groups.
 dashboard autotask only: the admin dashboard's data endpoint (admin:autotask_dashboard_data)
           with 1,000,000 task rows (--quick: 200,000; 85% done over a day, 7% waiting, 5%
           failed, 3% cancelled), 4 workers, 20 schedules and 2 hours of per-minute figures;
@@ -101,9 +123,16 @@ PEERS = {
         "dbs": ["postgresql"],
         "python312": True,
     },
+    # Redis as the broker: no database of autotask's; shown beside both databases.
+    "celery": {"requirements": ["celery[redis]==5.7.0"], "runner": "bench_celery.py", "dbs": ["redis"],
+               "scenarios": ["io_drain_threads"]},
 }
-AUTOTASK = {"requirements": ["psycopg[binary]"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"]}
-MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory"]
+AUTOTASK = {
+    "requirements": ["psycopg[binary]", "gunicorn"], "runner": "bench_autotask.py", "dbs": ["sqlite", "postgresql"],
+}
+MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory", "io_drain"]
+# autotask only: worker processes side by side, pickup under load, memory of threads, processes, companions.
+AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory"]
 
 _running: list[subprocess.Popen] = []
 
@@ -275,7 +304,7 @@ def pg_reachable(args: argparse.Namespace) -> bool:
 def installed_versions(python: Path) -> str:
     code = (
         "import importlib.metadata as m, sys\n"
-        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'Django', 'psycopg'):\n"
+        "for p in ('autotask', 'huey', 'procrastinate', 'dj-queue', 'celery', 'redis', 'Django', 'psycopg'):\n"
         "    try: print(p, m.version(p), end=', ')\n"
         "    except m.PackageNotFoundError: pass\n"
         "print('Python', sys.version.split()[0])"
@@ -316,9 +345,17 @@ def plan(args: argparse.Namespace, pythons: dict) -> list[tuple[str, str]]:
     for name in args.only:
         spec = AUTOTASK if name == "autotask" else PEERS[name]
         for db in spec["dbs"]:
-            if db in args.dbs:
+            if db in args.dbs or (db == "redis" and redis_reachable()):
                 runs.append((name, db))
     return runs
+
+
+def redis_reachable() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=3).close()
+        return True
+    except OSError:
+        return False
 
 
 def quiet_phase(args, pythons, runs, workdir, results) -> None:
@@ -368,13 +405,14 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
             target["error"] = pythons[name]
             continue
         spec = AUTOTASK if name == "autotask" else PEERS[name]
-        scenarios = list(MAIN_SCENARIOS)
+        scenarios = list(MAIN_SCENARIOS) + spec.get("scenarios", [])
         if name == "autotask":
             if db == "sqlite":
                 scenarios.insert(1, "companion")
             # On a quiet machine: in the quiet phase, the others' set-up (databases
             # made, migrated, checkpointed) once delayed a run by 2 s.
             scenarios.append("schedules")
+            scenarios += AUTOTASK_SCENARIOS + (["gunicorn_memory"] if db == "sqlite" else [])
             scenarios.append("dashboard")  # last: it fills the table with a million rows
         result = run_runner(f"{name}/{db}", pythons[name], spec["runner"], db, scenarios, workdir / f"{name}-{db}",
                             args, {"BENCH_PG_NAME": pg_prefix(name)}, timeout=args.runner_timeout)
@@ -385,8 +423,8 @@ def main_phase(args, pythons, runs, workdir, results) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="autotask,huey,procrastinate,dj_queue",
-                        help="comma-separated systems (autotask, huey, procrastinate, dj_queue)")
+    parser.add_argument("--only", default="autotask,huey,procrastinate,dj_queue,celery",
+                        help="comma-separated systems (autotask, huey, procrastinate, dj_queue, celery)")
     parser.add_argument("--db", dest="dbs", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--quick", action="store_true", help="small counts and a 10 s quiet period, for iterating")
     parser.add_argument("--no-idle", action="store_true", help="skip the quiet-period phase")
@@ -397,7 +435,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pg-host", default=os.environ.get("BENCH_PGHOST", "127.0.0.1"))
     parser.add_argument("--pg-port", type=int, default=int(os.environ.get("BENCH_PGPORT", "5432")))
     parser.add_argument("--pg-user", default=os.environ.get("BENCH_PGUSER", "postgres"))
-    parser.add_argument("--runner-timeout", type=float, default=420, help="seconds one system's main run may take")
+    parser.add_argument("--runner-timeout", type=float, default=900, help="seconds one system's main run may take")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     args = parser.parse_args()
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -16,7 +16,8 @@ if __name__ == "__main__":
 
     sup = supervisor.current()
     deadline = time.monotonic() + 60
-    while sup is not None and sup.process is None and time.monotonic() < deadline:
+    # In host scope, a process that doesn't hold the host's lock has no companion.
+    while sup is not None and sup.process is None and (sup.lock is None or sup.lock.held) and time.monotonic() < deadline:
         time.sleep(0.01)
     print(f"web {os.getpid()}", flush=True)
     print(f"companion {sup.process.pid if sup and sup.process else 'none'}", flush=True)

@@ -4,7 +4,7 @@ import pytest
 from django.core import checks
 from django.test import override_settings
 
-from autotask.checks import check_database, check_settings
+from autotask.checks import check_active, check_database, check_settings
 
 
 def ids(messages):
@@ -76,3 +76,30 @@ def test_missing_tables_are_a_warning_not_a_crash():
 
 def test_checks_are_registered():
     assert check_settings in checks.registry.registry.get_checks()
+
+
+def test_inactive_autotask_is_an_info_that_says_what_it_means():
+    with override_settings(AUTOTASK_IS_ACTIVE=False):
+        messages = check_active()
+    assert ids(messages) == ["autotask.I001"]
+    assert messages[0].level == checks.INFO
+    assert "inactive" in messages[0].msg and "calls run at once" in messages[0].msg
+    assert "AUTOTASK_IS_ACTIVE = True" in messages[0].hint
+    with override_settings(AUTOTASK_IS_ACTIVE=True):
+        assert check_active() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_check_shows_the_info_and_passes_at_warning_level():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out, err = StringIO(), StringIO()
+    with override_settings(AUTOTASK_IS_ACTIVE=False):
+        call_command("check", "--fail-level", "WARNING", stdout=out, stderr=err)  # raises if it fails
+    shown = out.getvalue() + err.getvalue()
+    assert "autotask.I001" in shown and "autotask is inactive" in shown
+    out, err = StringIO(), StringIO()
+    call_command("check", "--fail-level", "WARNING", stdout=out, stderr=err)
+    assert "autotask.I001" not in out.getvalue() + err.getvalue()

@@ -33,14 +33,15 @@ def alive(pid: int) -> bool:
 class Web:
     """A process that called django.setup() with autostart on (tests/run_web.py)."""
 
-    def __init__(self, processes):
+    def __init__(self, processes, **env):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.run_web"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"), text=True, start_new_session=True,
+            env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1", **env), text=True, start_new_session=True,
         )
         processes.started.append(self.process)
         self.pid = int(self.read("web"))
-        self.companion = int(self.read("companion"))
+        companion = self.read("companion")
+        self.companion = int(companion) if companion != "none" else None
 
     def read(self, word: str) -> str:
         line = self.process.stdout.readline()
@@ -206,3 +207,29 @@ def test_a_companion_that_replaces_itself_is_restarted_at_once(processes):
     wait_until(lambda: Task.objects.filter(pk__in=ids, status="DONE").count() == 6, 120, "six tasks over recycled companions")
     assert len(set(Note.objects.values_list("pid", flat=True))) >= 2
     assert Note.objects.count() == 6
+
+
+def test_host_scope_one_companion_serves_every_django_process_and_another_takes_over(processes):
+    # Only the host companion's socket can wake it: no database poll, no idle wake-up within the test.
+    scope = dict(AUTOTASK_TEST_COMPANION_SCOPE="host", AUTOTASK_TEST_POLL_INTERVAL="3600", AUTOTASK_TEST_IDLE_TIME="3600")
+    owner = Web(processes, **scope)
+    others = [Web(processes, **scope) for _ in range(2)]
+    assert owner.companion and [web.companion for web in others] == [None, None]
+    assert sum(len(companions_of(web.pid)) for web in [owner, *others]) == 1
+    task_id = others[0].ask("enqueue from-another-process", "task")
+    wait_until(lambda: Task.objects.filter(pk=task_id, status="DONE").exists(), 60, "the host's companion to run it")
+    assert Note.objects.get(key="from-another-process").pid == owner.companion
+    os.kill(owner.pid, signal.SIGKILL)
+    wait_until(lambda: not alive(owner.companion), 60, "the owner's companion to end with it")
+
+    def new_companion():
+        pids = {web.pid: web.ask("companion", "companion") for web in others}
+        started = {pid: int(c) for pid, c in pids.items() if c != "none"}
+        return started if len(started) == 1 else None
+
+    [(new_owner, companion)] = wait_until(new_companion, 60, "another process to take over").items()
+    assert sum(len(companions_of(web.pid)) for web in others) == 1 and companions_of(new_owner) == [companion]
+    sender = next(web for web in others if web.pid != new_owner)
+    task_id = sender.ask("enqueue after-takeover", "task")
+    wait_until(lambda: Task.objects.filter(pk=task_id, status="DONE").exists(), 60, "the new companion to run it")
+    assert Note.objects.get(key="after-takeover").pid == companion

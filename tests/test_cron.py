@@ -49,10 +49,10 @@ def assert_strictly_increasing(runs: list[datetime]) -> None:
     assert all(a < b for a, b in zip(runs, runs[1:])), runs
 
 
-# --- seed crontab examples -------------------------------------------------
+# --- crontab= examples (autotask 0.5's order) ------------------------------
 
 
-def test_seed_monday_0730():
+def test_crontab_monday_0730():
     s = CronSchedule(crontab="30 7 0 * *", timezone="UTC")
     runs = s.next_runs(utc(2026, 1, 1), 6)
     assert runs[0] == utc(2026, 1, 5, 7, 30)  # 2026-01-05 is a Monday
@@ -61,7 +61,7 @@ def test_seed_monday_0730():
     assert [b - a for a, b in zip(runs, runs[1:])] == [timedelta(days=7)] * 5
 
 
-def test_seed_mixed_example():
+def test_crontab_mixed_example():
     s = CronSchedule(crontab="* 9 0 4,7 10-15", timezone="UTC")
     after = utc(2026, 1, 1)
 
@@ -75,7 +75,7 @@ def test_seed_mixed_example():
     assert runs[0] == utc(2026, 4, 6, 9, 0) and runs[59] == utc(2026, 4, 6, 9, 59)
 
 
-def test_seed_two_minutes_daily():
+def test_crontab_two_minutes_daily():
     s = CronSchedule(crontab="15,30 7 * * *", timezone="UTC")
     assert s.next_runs(utc(2026, 6, 1, 7, 20), 4) == [
         utc(2026, 6, 1, 7, 30),
@@ -85,20 +85,20 @@ def test_seed_two_minutes_daily():
     ]
 
 
-def test_seed_every_minute():
+def test_crontab_every_minute():
     s = CronSchedule(crontab="* * * * *", timezone="UTC")
     runs = s.next_runs(utc(2026, 5, 5, 10, 0, 30, 123456), 5)
     assert runs == [utc(2026, 5, 5, 10, m) for m in range(1, 6)]
     assert all(r.second == 0 and r.microsecond == 0 for r in runs)
 
 
-def test_keyword_form_equals_seed_crontab():
+def test_keyword_form_equals_crontab():
     kw = CronSchedule(minutes=[30], hours=[7], dow=[0], timezone="UTC")
-    seed = CronSchedule(crontab="30 7 0 * *", timezone="UTC")
+    crontab = CronSchedule(crontab="30 7 0 * *", timezone="UTC")
     after = utc(2026, 2, 3)
-    assert kw.next_runs(after, 5) == seed.next_runs(after, 5)
-    assert kw.signature() == seed.signature()
-    assert kw == seed and hash(kw) == hash(seed)
+    assert kw.next_runs(after, 5) == crontab.next_runs(after, 5)
+    assert kw.signature() == crontab.signature()
+    assert kw == crontab and hash(kw) == hash(crontab)
 
 
 @pytest.mark.parametrize("values", [(30,), {30}, range(30, 31), 30])
@@ -125,9 +125,9 @@ def test_dom_dow_or_rule():
     assert [r.day for r in only_dom.next_runs(after, 4)] == [1, 1, 1, 1]
     only_dow = CronSchedule(minutes=[0], hours=[0], dow=[0], timezone="UTC")
     assert all(r.weekday() == 0 for r in only_dow.next_runs(after, 4))
-    # Seed crontab: both dow and dom restricted -> OR as well.
-    seed = CronSchedule(crontab="0 0 0 * 1", timezone="UTC")
-    assert seed.next_runs(after, 8) == both.next_runs(after, 8)
+    # crontab=: both dow and dom restricted -> OR as well.
+    crontab = CronSchedule(crontab="0 0 0 * 1", timezone="UTC")
+    assert crontab.next_runs(after, 8) == both.next_runs(after, 8)
 
 
 def test_dom_or_full_dow_is_every_day():
@@ -207,7 +207,7 @@ def test_cron_sunday_is_0_and_7():
         s = CronSchedule(cron=expr, timezone="UTC")
         assert s.next_runs(utc(2026, 1, 1), 2) == expected
         sigs.add(s.signature())
-    sigs.add(CronSchedule(crontab="0 0 6 * *", timezone="UTC").signature())  # seed: Sunday = 6
+    sigs.add(CronSchedule(crontab="0 0 6 * *", timezone="UTC").signature())  # crontab=: Sunday = 6
     assert len(sigs) == 1
 
 
@@ -279,7 +279,7 @@ def test_pytz_zone_works_like_zoneinfo():
         ("* * * * 32", "crontab field 'dom' has 32, expected 1-31"),
         ("* * * * 0", "crontab field 'dom' has 0, expected 1-31"),
         ("* * mon * *", "crontab field 'dow' has 'mon'"),
-        ("*/5 * * * *", "crontab field 'minutes' has '\\*/5'"),
+        ("*/5 * * * *", "crontab field 'minutes' has '\\*/5'.* use cron= instead"),
         ("* 5-3 * * *", "crontab field 'hours' has reversed range 5-3"),
         ("* 1,,2 * * *", "crontab field 'hours' has ''"),
         ("* * * *", "has 4 fields, expected 5"),
@@ -332,7 +332,7 @@ def test_cron_validation(cron, message):
 
 
 def test_other_validation_errors():
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match=r"crontab= \(autotask 0.5's order: minutes hours dow months dom\) or cron="):
         CronSchedule(crontab="* * * * *", cron="* * * * *")
     with pytest.raises(ValueError, match="unknown timezone 'Mars/Olympus_Mons'"):
         CronSchedule(cron="@daily", timezone="Mars/Olympus_Mons")

@@ -1,5 +1,8 @@
 """Queues, priorities and signals with real workers."""
 
+import os
+import signal
+
 import pytest
 
 from autotask.models import Task
@@ -61,7 +64,7 @@ def test_task_finished_for_a_task_whose_worker_was_lost(processes):
     handle = tasks.sleep_for(60, key="lost-signal")
     victim = processes.worker()
     wait_until(lambda: Note.objects.filter(key="lost-signal").exists(), 60, "the task to start")
-    victim.kill()
+    os.killpg(victim.pid, signal.SIGKILL)  # the worker process with its supervisor
     victim.wait(timeout=30)
     assert handle.status == RUNNING
     processes.worker(AUTOTASK_TEST_IMPORT="tests.signal_receivers")

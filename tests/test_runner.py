@@ -7,6 +7,7 @@ import signal
 import pytest
 
 from autotask import TaskError
+from autotask.models import Worker
 from autotask.task import CANCELLED, ERROR, RUNNING
 
 from . import tasks
@@ -69,9 +70,9 @@ def test_a_task_that_ends_its_process_is_an_error_and_the_worker_goes_on(process
 
 
 def test_the_runner_of_a_killed_worker_ends_by_itself(processes):
-    worker = processes.worker()
+    processes.worker()
     tasks.deaf_within_timeout(600, key="orphan")
     wait_until(lambda: Note.objects.filter(key="orphan").exists(), 60, "the task to start")
     runner = Note.objects.get(key="orphan").pid
-    os.kill(worker.pid, signal.SIGKILL)
+    os.kill(Worker.objects.get().pid, signal.SIGKILL)  # the worker process, not its supervisor
     wait_until(lambda: not process_exists(runner), 60, "the orphaned runner to end")

@@ -153,6 +153,37 @@ def test_schedules_command_lists_every_schedule():
     for function in FIXTURES:
         assert function in text
     assert "crontab '* * * * *'" in text and "Europe/Berlin" in text
+    assert "when: every minute" in text and "when: every second" in text
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        schedules.ScheduleSpec("x", schedules.PERIODIC, seconds=900),
+        schedules.ScheduleSpec("x", schedules.PERIODIC, seconds=0.25),
+        schedules.ScheduleSpec("x", schedules.CRON, cron=CronSchedule(crontab="30 7 0 * *", timezone="Europe/Berlin")),
+        schedules.ScheduleSpec("x", schedules.CRON, cron=CronSchedule(cron="0 12 L * *", timezone="America/New_York")),
+        schedules.ScheduleSpec("x", schedules.CRON, cron=CronSchedule(cron="*/5 9-17 * * mon-fri", timezone="UTC")),
+    ],
+    ids=lambda spec: spec.expression,
+)
+def test_a_stored_schedule_describes_itself_from_its_signature(spec):
+    after = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    back = schedules.ScheduleSpec.from_signature("x", spec.signature)
+    assert back.signature == spec.signature and back.describe(after) == spec.describe(after)
+    row = Schedule(function="not.imported.anywhere", kind=spec.kind, signature=spec.signature)
+    assert row.describe() == spec.describe()
+    assert schedules.ScheduleSpec.from_signature("x", "cron:0 0 * * * tz=Nowhere/Atlantis") is None
+
+
+def test_the_admin_shows_each_schedule_in_words(admin_client):
+    for function, spec in [
+        ("app.tasks.newsletter", schedules.ScheduleSpec("x", schedules.CRON, cron=CronSchedule(crontab="30 7 0 * *"))),
+        ("app.tasks.poll", schedules.ScheduleSpec("x", schedules.PERIODIC, seconds=300)),
+    ]:
+        Schedule.objects.create(function=function, kind=spec.kind, expression=spec.expression, signature=spec.signature)
+    page = admin_client.get("/admin/autotask/schedule/").content.decode()
+    assert "Mondays at 07:30" in page and "every 5 minutes" in page and "When" in page
 
 
 def test_three_workers_run_each_due_time_once_and_a_failing_schedule_goes_on(processes):

@@ -77,11 +77,13 @@ def test_functions_a_worker_cant_import_are_refused():
 
 @pytest.mark.django_db
 def test_unstorable_argument_is_refused_at_call_time_naming_it():
-    with pytest.raises(TypeError, match="argument 'b' can't be stored: object"):
+    with pytest.raises(TypeError, match="argument 'b' can't be stored: it is an instance of object"):
         tasks.add(1, object())
     with pytest.raises(TypeError, match="argument 'flag' can't be stored"):
         tasks.echo(flag=object())
-    assert Task.objects.count() == 0
+    with pytest.raises(TypeError, match=r"argument 'b' can't be stored: it is a task handle .* use handle\.id"):
+        tasks.add(1, tasks.add(1, 2))
+    assert Task.objects.count() == 1  # the inner add(1, 2) only
 
 
 @pytest.mark.django_db

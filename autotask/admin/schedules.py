@@ -14,14 +14,15 @@ from .base import OperateAdmin, pre
 @admin.register(Schedule)
 class ScheduleAdmin(OperateAdmin):
     list_display = (
-        "function", "kind", "expression", "timezone", "state", "next_run_at", "last_run_at", "last_status", "runs_link",
+        "function", "kind", "expression", "describe", "timezone", "state", "next_run_at", "last_run_at", "last_status",
+        "runs_link",
     )
     list_filter = ("kind", "active", "paused", "last_status")
     search_fields = ("function",)
     ordering = ("function",)
     actions = ("run_schedules_now", "pause_schedules", "resume_schedules")
     fields = (
-        "function", "kind", "expression", "timezone", "state", "next_run_at", "last_run_at", "last_status",
+        "function", "kind", "expression", "describe", "timezone", "state", "next_run_at", "last_run_at", "last_status",
         "last_error_display", "runs_link", "created_at", "updated_at",
     )
     readonly_fields = fields

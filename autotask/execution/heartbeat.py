@@ -1,73 +1,76 @@
-"""The worker's heartbeat thread: keeps its lease alive and watches for a cancel
-request of the running task.
+"""The worker's lease and the cancel requests of its running tasks, looked after by its loop.
 
-Every ``AUTOTASK_HEARTBEAT_INTERVAL`` seconds it writes the worker row's
-``heartbeat_at`` (a worker whose row was removed by another that presumed it
-lost registers again); every 0.25 s, while a task runs, it asks whether that
-task was cancelled, and interrupts it if so.
+Every ``AUTOTASK_HEARTBEAT_INTERVAL`` seconds the worker row's
+``heartbeat_at`` is written: one write per process covers all its running
+tasks (a worker whose row was removed by another that presumed it lost
+registers again). Every ``CANCEL_CHECK`` seconds while tasks run, one query
+asks which of them were cancelled, and those are interrupted.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 from .. import db, queue, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested
-from . import interrupts
+from .interrupts import interrupt
 
 if TYPE_CHECKING:
     from .loop import Worker
 
 logger = logging.getLogger(__name__)
 
+CANCEL_CHECK = 0.25  # seconds between looks for cancel requests while tasks run
+
 
 class Heartbeat:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.thread = threading.Thread(target=self._loop, name="autotask-heartbeat", daemon=True)
+        self.next_beat = 0.0
+        self.next_cancel_check = 0.0
 
-    def start(self) -> None:
-        self.thread.start()
+    def next_due(self) -> float:
+        running = any(slot.in_task for slot in self.worker.slots)
+        return min(self.next_beat, self.next_cancel_check if running else float("inf"))
 
-    def join(self, timeout: float) -> None:
-        if self.thread.is_alive():
-            self.thread.join(timeout=timeout)
+    def run(self) -> None:
+        """Beat, and look for cancel requests, if it is time; database trouble is logged, never raised."""
+        worker = self.worker
+        now = time.monotonic()
+        try:
+            running = {}
+            for slot in worker.slots:
+                task = slot.current
+                if task is not None:
+                    running[task["id"]] = slot
+            if running and now >= self.next_cancel_check:
+                self.next_cancel_check = now + CANCEL_CHECK
+                for task_id in queue.cancel_requested(worker.identity):
+                    if task_id in running:
+                        interrupt(running[task_id], task_id, CancelRequested("cancelled"))
+            if now >= self.next_beat:
+                self.next_beat = now + conf.HEARTBEAT_INTERVAL
+                self._beat()
+        except DatabaseError as exc:
+            logger.warning("heartbeat failed (%s)", exc)
+            db.reset_connection(worker.using)
 
-    def _loop(self) -> None:
+    def _beat(self) -> None:
         from ..models import Worker as WorkerRow
 
-        worker, slot = self.worker, self.worker.slot
-        next_beat = 0.0
-        try:
-            while not worker.stopping.wait(0.25):
-                current = slot.current
-                if current is not None:
-                    try:
-                        if queue.cancel_requested(current["id"]) and current is slot.current:
-                            interrupts.interrupt_task(slot, CancelRequested("cancelled"))
-                    except DatabaseError:
-                        db.reset_connection(worker.using)
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + conf.HEARTBEAT_INTERVAL
-                    try:
-                        beat = db.retry_locked(
-                            lambda: WorkerRow.objects.using(worker.using)
-                            .filter(pk=worker.identity.id)
-                            .update(heartbeat_at=timeutil.now(), tasks_done=worker.tasks_done),
-                            "heartbeat",
-                        )
-                        if not beat and not worker.stopping.is_set():
-                            logger.warning("this worker was presumed lost by another; registering again")
-                            worker.register()
-                        stats.flush(worker.identity.id)  # the dashboard's run figures (autotask.stats)
-                    except DatabaseError as exc:
-                        logger.warning("heartbeat failed (%s)", exc)
-                        db.reset_connection(worker.using)
-        finally:
-            connections.close_all()
+        worker = self.worker
+        beat = db.retry_locked(
+            lambda: WorkerRow.objects.using(worker.using)
+            .filter(pk=worker.identity.id)
+            .update(heartbeat_at=timeutil.now(), tasks_done=worker.tasks_done),
+            "heartbeat",
+        )
+        if not beat and not worker.stopping.is_set():
+            logger.warning("this worker was presumed lost by another; registering again")
+            worker.register()
+        stats.flush(worker.identity.id)  # the dashboard's run figures (autotask.stats)

@@ -1,18 +1,24 @@
-"""The worker loop of one process: claim, run, record. Nothing a task does, no bad
-row and no lost connection ends the loop; only a stop request does.
+"""The worker loop of one process: claim, hand to slots, record. Nothing a task
+does, no bad row and no lost connection ends the loop; only a stop request does.
 
-One task runs at a time, in the main thread (``slots.Slot``). A heartbeat
-thread (``heartbeat.py``) keeps the worker's lease alive and watches for a
-cancel request of the running task; a cancel, a timeout or the end of the
-stop grace period interrupts the task (``interrupts.py``). How a run ended is
-recorded by ``outcomes.py``; lost workers' tasks and expired ones are dealt
-with by ``maintenance.py``.
+A worker process runs ``threads`` tasks at once, one per slot (``slots.py``):
+slot 0 in the main thread, the others in threads of their own. The loop runs
+in a thread of its own, on one database connection: it claims tasks only for
+free slots (each free slot gets one claim: one task, or a batch of quick
+ones; highest priority first), records the outcomes the slots post, keeps the
+worker's lease and watches for cancel requests (``heartbeat.py``), enforces
+time limits and the stop grace (``interrupts.py``), and recovers lost
+workers' tasks (``maintenance.py``). It waits for new work (``wakeup.py``)
+only while a slot is free; otherwise for a slot to post. Connections per
+process: one per slot thread, the loop's, and PostgreSQL's LISTEN: threads + 2.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import sys
 import threading
 import time
 from typing import Any, Sequence
@@ -22,95 +28,140 @@ from django.utils.module_loading import autodiscover_modules
 
 from .. import db, queue, schedules, stats, timeutil
 from ..conf import conf
-from ..exceptions import WorkerStopping
 from ..options import check_queue_name
 from ..queue import Outcome, WorkerIdentity
 from . import interrupts, outcomes
+from .child import EXIT_OK
 from .heartbeat import Heartbeat
+from .interrupts import Interrupts
 from .maintenance import Maintenance
-from .slots import Slot
-from .supervisor import EXIT_OK
+from .slots import QUICK_TASK, Slot
 from .wakeup import Waker
 
 logger = logging.getLogger(__name__)
 
-QUICK_TASK = 0.05  # seconds: while tasks are this quick, claim several at once
 SCHEDULE_RECHECK = 1.0  # seconds between looks at the schedules while none is due
 
 
 class Worker:
     def __init__(
-        self, *, companion: bool = False, parent_fd: int | None = None, queues: Sequence[str] | None = None
+        self, *, companion: bool = False, parent_fd: int | None = None, queues: Sequence[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.using = db.alias()
         if queues is None:
             queues = (conf.QUEUES or ()) if companion else ()
         for queue_name in queues:
             check_queue_name(queue_name)
+        threads = conf.WORKER_THREADS if threads is None else threads
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"a worker needs 1 or more threads, got {threads!r}")
         self.identity = WorkerIdentity.new(queues)
         self.companion = companion
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # claim nothing new
         self.exit_code = EXIT_OK
         self.waker = Waker(self.using, on_parent_gone=self.stop, queues=self.identity.queues)
         self.parent_fd = parent_fd
-        self.slot = Slot(self)
+        self.slots = [Slot(self, index) for index in range(threads)]
+        self.interrupts = Interrupts(self)
+        self.heartbeat = Heartbeat(self)
         self.maintenance = Maintenance(self)
-        self.tasks_done = 0
+        self.last_duration = 1.0  # of the last run in any slot
+        self.unrecorded: list[tuple[dict[str, Any], Outcome]] = []  # the loop's, until written
+        self.unreleased: list[dict[str, Any]] = []  # claimed, never started: the loop's, until handed back
+        self._posts: list[tuple[Slot, list[tuple[dict[str, Any], Outcome]], list[dict[str, Any]], bool]] = []
+        self._posts_lock = threading.Lock()
+        self._look = True  # there may be work for a free slot
         self._registered = False
         self._schedule_waits = False
         self._next_schedule_due: dt.datetime | None = None
         self._schedules_recheck_at = 0.0
 
+    @property
+    def tasks_done(self) -> int:
+        return sum(slot.tasks_done for slot in self.slots)
+
     # -- lifecycle -------------------------------------------------------------
 
     def stop(self) -> None:
-        """Claim nothing new; let the running task finish within ``AUTOTASK_STOP_GRACE``."""
-        if self.stopping.is_set():
+        """Claim nothing new; let the running tasks finish within ``AUTOTASK_STOP_GRACE``."""
+        if self.interrupts.stop_at is not None:
             return
+        self.interrupts.stop_at = time.monotonic() + conf.STOP_GRACE
+        running = sum(slot.in_task for slot in self.slots)
+        if running:
+            logger.info("stopping after the running tasks count=%s (grace %ss)", running, conf.STOP_GRACE)
         self.stopping.set()
         self.waker.wake()
-        if self.slot.current is not None:
-            logger.info("stopping after the running task task=%s (grace %ss)", self.slot.current["id"], conf.STOP_GRACE)
-            timer = threading.Timer(
-                conf.STOP_GRACE, interrupts.interrupt_task, (self.slot, WorkerStopping("the worker is stopping"))
-            )
-            timer.daemon = True
-            timer.start()
+
+    def drain(self, exit_code: int) -> None:
+        """Claim nothing new, and exit with ``exit_code`` once the running tasks have finished."""
+        if self.interrupts.stop_at is None:  # a stop asked for already decides the exit code
+            self.exit_code = exit_code
+        self.stopping.set()
+        self.waker.wake()
+
+    def post(self, slot: Slot, ran: list[tuple[dict[str, Any], Outcome]], unstarted: list[dict[str, Any]], done: bool) -> None:
+        """A slot's report (from its thread): runs that ended, tasks it won't start, whether it is free."""
+        with self._posts_lock:
+            self._posts.append((slot, ran, unstarted, done))
+        self.waker.wake()
 
     def run(self) -> int:
-        """Run until stopped; return the exit code for the supervisor."""
+        """Run until stopped (in the main thread); return the exit code for the supervisor."""
         interrupts.install_signal_handlers(self)
         if self.parent_fd is not None:
             self.waker.watch_parent(self.parent_fd)
         logger.info(
-            "worker started worker=%s companion=%s queues=%s",
-            self.identity.label, self.companion, ",".join(self.identity.queues) or "all",
+            "worker started worker=%s companion=%s queues=%s threads=%s",
+            self.identity.label, self.companion, ",".join(self.identity.queues) or "all", len(self.slots),
         )
-        heartbeat = Heartbeat(self)
+        autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py (in the main thread)
+        loop = threading.Thread(target=self._loop, name="autotask-loop", daemon=True)
+        loop.start()
+        for slot in self.slots[1:]:
+            slot.start_thread()
+        self.slots[0].serve()  # slot 0's tasks run in the main thread
+        loop.join()
+        return self.exit_code
+
+    def _loop(self) -> None:
         try:
-            if not self._start_up():
-                return self.exit_code
-            self.waker.start()
-            heartbeat.start()
-            while not self.stopping.is_set():
-                self._turn()
+            if self._start_up():
+                self.waker.start()
+                while not (self.stopping.is_set() and not any(s.busy for s in self.slots if not s.abandoned)):
+                    self._turn()
+                self._settle()
         finally:
             self.stopping.set()
+            for slot in self.slots:
+                slot.quit()
+            for slot in self.slots[1:]:
+                if not slot.abandoned:
+                    slot.join(timeout=5)
             self.waker.close()
-            self.slot.runner.close()
-            heartbeat.join(timeout=5)
             stats.flush(self.identity.id)  # the dashboard's run figures (autotask.stats)
             self._unregister()
             connections.close_all()
             logger.info("worker stopped worker=%s tasks_done=%s", self.identity.label, self.tasks_done)
-        return self.exit_code
+            if any(slot.abandoned for slot in self.slots):
+                # A thread is stuck in a task that was given up: it ends with the process.
+                logging.shutdown()
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(self.exit_code)
 
     def _turn(self) -> None:
         """One turn of the loop; a database error is logged and waited out, never raised."""
         try:
-            if self._tick():
-                return
-            self._idle()
+            self._take_posts()
+            self.interrupts.check()
+            self.heartbeat.run()
+            self.maintenance.run()
+            handed = self._hand_out() if not self.stopping.is_set() else 0
+            wrote = self._settle()
+            if not (handed or wrote):
+                self._wait()
         except DatabaseError as exc:
             logger.warning("database error in worker loop (%s); reconnecting", exc, exc_info=True)
             db.reset_connection(self.using)
@@ -121,7 +172,6 @@ class Worker:
 
     def _start_up(self) -> bool:
         """Register this worker and store the schedules, waiting out database trouble."""
-        autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
         while self._wait_for_tables():
             try:
                 self.register()
@@ -182,35 +232,52 @@ class Worker:
 
     # -- the loop ----------------------------------------------------------------
 
-    def _tick(self) -> bool:
-        """Do what is due now; return True if tasks ran."""
-        self.maintenance.run()
-        now = timeutil.now()
-        self._claim_schedules(now)
+    def _take_posts(self) -> None:
+        """What the slots posted: runs to record, tasks to hand back, slots now free."""
+        with self._posts_lock:
+            posts, self._posts = self._posts, []
+        for slot, ran, unstarted, done in posts:
+            self.unrecorded.extend(ran)
+            self.unreleased.extend(unstarted)
+            if done and not slot.abandoned:
+                slot.batch = []
+                self._look = True  # a slot is free: look for work at once
+
+    def _hand_out(self) -> int:
+        """Claim for each free slot (one claim each, so that recovery can tell their
+        tasks apart) and hand it what it got; return how many tasks were handed out."""
+        free = [slot for slot in self.slots if not slot.busy and not slot.abandoned]
+        if not free or not self._look:
+            return 0
+        self._claim_schedules(timeutil.now())
         # As many as the last run's time says fit in QUICK_TASK seconds: quick tasks
         # come in batches, and no batch holds tasks long from other workers.
-        limit = min(conf.CLAIM_BATCH, int(QUICK_TASK / max(self.slot.last_duration, 1e-6)))
-        claimed = queue.claim(self.identity, max(1, limit))
-        ran: list[tuple[dict[str, Any], Outcome]] = []
-        batch_started = time.monotonic()
-        for index, task in enumerate(claimed):
-            if self.stopping.is_set():
-                queue.release(self.identity, [t["id"] for t in claimed[index:]])
+        per_slot = max(1, min(conf.CLAIM_BATCH, int(QUICK_TASK / max(self.last_duration, 1e-6))))
+        handed = 0
+        for slot in free:
+            batch = queue.claim(self.identity, per_slot)
+            if batch:
+                slot.give(batch)
+                handed += len(batch)
+            if len(batch) < per_slot:
+                self._look = False  # nothing more is due: wait for news
                 break
-            ran.append((task, self.slot.execute(task)))
-            self.tasks_done += 1
-            # Quick runs are recorded together, one transaction (one commit) for
-            # several; a slower one is recorded as soon as it ends.
-            if time.monotonic() - batch_started >= QUICK_TASK or index == len(claimed) - 1:
-                outcomes.record(self, ran)
-                ran, batch_started = [], time.monotonic()
-            self.maintenance.recycle_if_needed()
-            if self.slot.last_duration >= QUICK_TASK and index < len(claimed) - 1:
-                # The batch's tasks are not all quick: the rest go back, for any worker to take.
-                queue.release(self.identity, [t["id"] for t in claimed[index + 1:]])
-                break
-        outcomes.record(self, ran)
-        return bool(claimed)
+        return handed
+
+    def _settle(self) -> bool:
+        """Write the outcomes the slots posted and hand back what they won't start; True if anything was written."""
+        wrote = bool(self.unrecorded or self.unreleased)
+        if self.unrecorded:
+            ran, self.unrecorded = self.unrecorded, []
+            try:
+                outcomes.record(self.identity, self.using, ran)
+            except BaseException:
+                self.unrecorded[:0] = ran
+                raise
+        if self.unreleased:
+            queue.release(self.identity, [task["id"] for task in self.unreleased])
+            self.unreleased = []
+        return wrote
 
     def _claim_schedules(self, now: dt.datetime) -> None:
         """Look at the schedules when one is due, and at least every SCHEDULE_RECHECK
@@ -222,7 +289,22 @@ class Worker:
         self._next_schedule_due = schedules.next_due_time()
         self._schedules_recheck_at = time.monotonic() + SCHEDULE_RECHECK
 
-    def _idle(self) -> None:
+    def _wait(self) -> None:
+        """Until there may be work for a free slot, a slot posts, or something is due."""
+        now = time.monotonic()
+        due = min(self.interrupts.next_due(), self.heartbeat.next_due(), self.maintenance.next_run)
+        bound = max(0.0, due - now)
+        if self.stopping.is_set() or all(slot.busy or slot.abandoned for slot in self.slots):
+            self.waker.wait(bound, poll=False)
+            return
+        idle = self._idle_timeout()
+        if idle > 0:
+            logger.debug("idle for up to %g s", round(min(idle, bound), 3))
+        woken = self.waker.wait(min(idle, bound)) if min(idle, bound) > 0 else False
+        self._look = woken or idle <= bound
+
+    def _idle_timeout(self) -> float:
+        """Seconds until the next delayed task or schedule is due (at most the idle time)."""
         now = timeutil.now()
         self._next_schedule_due = schedules.next_due_time()
         candidates = [queue.next_due_time(self.identity.queues), self._next_schedule_due]
@@ -232,7 +314,4 @@ class Worker:
                 timeout = min(timeout, max(0.0, (due - now).total_seconds()))
         if self._schedule_waits:
             timeout = max(timeout, 0.05)  # a due schedule waits for its running run to end
-        timeout = min(timeout, max(0.0, self.maintenance.next_run - time.monotonic()))
-        if timeout > 0:
-            logger.debug("idle for up to %g s", round(timeout, 3))
-            self.waker.wait(timeout)
+        return timeout

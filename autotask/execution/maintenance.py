@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 
 from .. import queue
 from ..conf import conf
-from .supervisor import EXIT_RECYCLE
+from .child import EXIT_RECYCLE
 
 if TYPE_CHECKING:
     from .loop import Worker
+    from .slots import Slot
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +39,22 @@ class Maintenance:
             if deleted:
                 logger.info("removed expired tasks count=%s", deleted)
 
-    def recycle_if_needed(self) -> None:
-        """Stop the worker (to be replaced by its supervisor) after too many tasks or above its memory limit."""
+    def recycle_if_needed(self, slot: Slot) -> None:
+        """After a run in ``slot`` (in its thread): have the worker replaced (by its supervisor)
+        after too many tasks or above its memory limit; replace the slot's runner above it."""
         worker = self.worker
         reason = None
         if self.max_tasks and worker.tasks_done >= self.max_tasks:
             reason = f"ran {worker.tasks_done} tasks"
         elif self.max_memory_mb:
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            runner_mb = worker.slot.runner.rss_mb()
+            runner_mb = slot.runner.rss_mb()
             if rss_mb > self.max_memory_mb:
                 reason = f"uses {rss_mb:.0f} MB"
             elif runner_mb > self.max_memory_mb:
                 # The runner holds what timed tasks left behind: a new one starts on next need.
                 logger.info("task runner uses %.0f MB: replacing it", runner_mb)
-                worker.slot.runner.close()
-        if reason:
+                slot.runner.close()
+        if reason and not worker.stopping.is_set():
             logger.info("worker replaces itself: %s", reason)
-            worker.exit_code = EXIT_RECYCLE
-            worker.stopping.set()
+            worker.drain(EXIT_RECYCLE)

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from django.db import InterfaceError, OperationalError
 
@@ -21,12 +21,9 @@ from .. import db, queue, signals, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
 from ..loader import full_name
-from ..queue import Outcome
+from ..queue import Outcome, WorkerIdentity
 from ..task import CANCELLED, ERROR, FINISHED, WAITING
 from .runner import RunnerDied
-
-if TYPE_CHECKING:
-    from .loop import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +67,11 @@ def failed(
     return outcome
 
 
-def record(worker: Worker, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
+def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
     """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``."""
     if not ran:
         return
-    held = until_recorded(worker.using, lambda: queue.finish(worker.identity, ran))
+    held = until_recorded(using, lambda: queue.finish(worker, ran))
     stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
     for (task, outcome), was_held in zip(ran, held):
         log_outcome(task, outcome, was_held)

@@ -1,11 +1,11 @@
 """Runs of tasks that have a timeout, in a process of their own.
 
-A signal raised inside a task stops Python code, not C code that blocks
+An exception raised inside a task stops Python code, not C code that blocks
 without looking at signals. So a task with a ``timeout`` runs in a runner
-process that its worker starts on first need (``python -m autotask.execution.runner``)
-and keeps for the next such runs. A timeout, a cancel or the end of the stop
-grace period kills that process, never the worker; the next run starts a new
-one. A task that takes its process down (a segfault, ``os._exit``) ends in
+process that its worker's slot starts on first need (``python -m
+autotask.execution.runner``; one per slot) and keeps for the next such runs. A
+timeout, a cancel or the end of the stop grace period kills that process,
+never the worker; the next run starts a new one. A task that takes its process down (a segfault, ``os._exit``) ends in
 ERROR, and the worker goes on.
 
 Worker and runner talk over two anonymous pipes that no other process can
@@ -120,6 +120,16 @@ class Runner:
             pass
         return 0.0
 
+    def terminate(self) -> None:
+        """Kill the runner from another thread, to stop its run: the wait for its
+        answer ends (``RunnerDied``), and that thread cleans up."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            try:
+                process.kill()
+            except ProcessLookupError:
+                pass
+
     def kill(self) -> None:
         """End the runner at once; the next ``start()`` makes a new one."""
         process, self.process = self.process, None
@@ -166,24 +176,23 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
     from .. import serialization
     from ..definitions import runnable
     from ..exceptions import Retry
-    from ..handle import DelayedTask, _current_task
     from ..loader import full_name
     from ..retry import DEFAULT
+    from .run import running
 
-    token = _current_task.set(DelayedTask(request["id"]))
     policy = DEFAULT
     try:
-        task = runnable(request["function"])
-        policy = task.retry_policy
-        args, kwargs = serialization.loads_call(request["arguments"])
-        return {"result": serialization.dumps(task.run(args, kwargs), "the result")}
+        with running(request["id"]):
+            task = runnable(request["function"])
+            policy = task.retry_policy
+            args, kwargs = serialization.loads_call(request["arguments"])
+            return {"result": serialization.dumps(task.run(args, kwargs), "the result")}
     except BaseException as exc:  # a task's failure, even SystemExit, is the task's
         return {
             "error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc(),
             "retryable": policy.applies_to(exc), "retry_delay": exc.delay if isinstance(exc, Retry) else None,
         }
     finally:
-        _current_task.reset(token)
         for connection in connections.all(initialized_only=True):
             if connection.in_atomic_block or connection.needs_rollback:
                 connection.close()  # a task left a transaction open: the next starts clean

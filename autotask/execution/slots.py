@@ -1,28 +1,38 @@
-"""Running one claimed task, in the thread of its slot or in the slot's runner process.
+"""A worker's execution slots: each runs the tasks the loop hands it, one at a time, in its own thread.
 
-A worker has one slot, its main thread: each claimed task runs there, one at a
-time. A task with a ``timeout`` (with ``AUTOTASK_TIMEOUT_MODE = "process"``)
-runs in the slot's runner process instead (``runner.py``), which an interrupt
-kills; any other task runs in the slot's thread, and an interrupt is raised
-inside the task (``interrupts.py``).
+Slot 0 runs in the process's main thread, so that with one thread (the
+default) tasks run where they always did, and a signal can interrupt them
+even inside a blocking call; the other slots run in threads of their own. The
+loop hands a slot a batch of claimed tasks (one, or several quick ones); the
+slot runs them in order and posts how they ended to the loop, which records
+them: every ``QUICK_TASK`` seconds while a batch lasts, and at its end. Once a
+run of a batch takes longer than that, the rest of the batch goes back
+(``unstarted``), for any free slot of any worker.
+
+A task with a ``timeout`` (``AUTOTASK_TIMEOUT_MODE = "process"``) runs in the
+slot's runner process (``runner.py``), started on first need and kept; any
+other task runs in the slot's thread. What the loop needs to stop a run
+(``interrupts.py``) is kept here, under ``lock``: the task, whether it is in
+the runner, its time limit, and the interrupt that stopped it. Each slot
+thread has its own database connection, closed when the thread ends.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
+import queue as queues
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 
-from .. import db, definitions, serialization, signals, timeutil
+from .. import db, serialization, timeutil
 from ..conf import conf
 from ..exceptions import Interrupt
-from ..loader import full_name
 from ..queue import Outcome
-from ..task import DONE, ERROR
-from . import outcomes
+from ..task import DONE
+from . import outcomes, run
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -30,89 +40,168 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+QUICK_TASK = 0.05  # seconds: while tasks are this quick, a slot takes several at once
+
 
 class Slot:
-    """Where a worker runs its tasks, one at a time."""
-
-    def __init__(self, worker: Worker) -> None:
+    def __init__(self, worker: Worker, index: int) -> None:
         self.worker = worker
+        self.index = index
         self.runner = Runner()
-        self.current: dict[str, Any] | None = None  # the task running now
-        self.interrupt: BaseException | None = None  # to raise in the running task
-        self.stopped_by: Interrupt | None = None  # why the running task was interrupted, if it was
-        self.in_task = False
-        self.last_duration = 1.0
+        self.thread: threading.Thread | None = None
+        self.tasks_done = 0
+        self._inbox: queues.SimpleQueue[list[dict[str, Any]] | None] = queues.SimpleQueue()
         self._runnables: dict[str, Any] = {}  # dotted path -> what runs it, once imported
+        # Written by the loop thread only:
+        self.batch: list[dict[str, Any]] = []  # what it was handed and has not reported done yet
+        self.abandoned = False  # its run didn't stop within the interrupt grace: given up
+        # The run in progress, shared with the loop thread under ``lock``:
+        self.lock = threading.Lock()
+        self.current: dict[str, Any] | None = None
+        self.position = 0  # index in ``batch`` of the task it runs or ran last
+        self.in_task = False
+        self.in_runner = False
+        self.deadline: float | None = None  # monotonic time its timeout ends
+        self.stopped_by: Interrupt | None = None  # why the run was interrupted, if it was
+        self.escalate_at: float | None = None  # when an interrupt that didn't take is given up on
+        self.signal_pending: Interrupt | None = None  # for the main thread's signal handler
+        self.async_sent = False  # an exception was sent into this thread for this run
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.batch)
+
+    # -- the loop's side -------------------------------------------------------------
+
+    def give(self, batch: list[dict[str, Any]]) -> None:
+        self.batch = batch
+        self._inbox.put(batch)
+
+    def quit(self) -> None:
+        self._inbox.put(None)
+
+    def start_thread(self) -> None:
+        threading.Thread(target=self.serve, name=f"autotask-slot-{self.index}", daemon=True).start()
+
+    def join(self, timeout: float) -> None:
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    # -- the slot's thread -----------------------------------------------------------
+
+    def serve(self) -> None:
+        """Run the batches handed to this slot until told to quit."""
+        self.thread = threading.current_thread()
+        try:
+            while (batch := self._inbox.get()) is not None:
+                self._run_batch(batch)
+                if self.abandoned:
+                    return
+        finally:
+            self.runner.close()
+            connections.close_all()  # this thread's connection
+
+    def _run_batch(self, batch: list[dict[str, Any]]) -> None:
+        worker = self.worker
+        ran: list[tuple[dict[str, Any], Outcome]] = []
+        unstarted: list[dict[str, Any]] = []
+        window = time.monotonic()
+        next_index = 0
+        try:
+            for index, task in enumerate(batch):
+                if worker.stopping.is_set() or self.abandoned:
+                    break
+                self.position, next_index = index, index + 1
+                ran.append((task, self.execute(task)))
+                self.tasks_done += 1
+                worker.maintenance.recycle_if_needed(self)
+                if time.monotonic() - window >= QUICK_TASK and index < len(batch) - 1:
+                    # Quick runs are recorded together, one transaction for several; a
+                    # slower one as soon as it ends.
+                    worker.post(self, ran, [], done=False)
+                    ran, window = [], time.monotonic()
+                if worker.last_duration >= QUICK_TASK:
+                    break  # not all quick: the rest go back, for any slot to take
+        except Interrupt:  # sent too late for its run, and not absorbed: the run ended already
+            logger.warning("an interrupt came after its task ended; ignored")
+        finally:
+            if not self.abandoned:  # an abandoned slot's tasks were handed back by the loop
+                unstarted = batch[next_index:]
+            worker.post(self, ran, unstarted, done=True)
 
     def execute(self, task: dict[str, Any]) -> Outcome:
-        """Run one claimed task in this thread; never raises."""
-        from ..handle import DelayedTask, _current_task
-
+        """Run one claimed task in this slot; never raises."""
         started = time.monotonic()
-        task["started_at"] = timeutil.now()
-        outcome: Outcome
         try:
-            runnable = self._runnables.get(task["function"])
-            if runnable is None:  # imported once per worker; only found ones are kept
-                runnable = self._runnables[task["function"]] = definitions.runnable(task["function"])
-            task["runnable"] = runnable
-            args, kwargs = serialization.loads_call(task["arguments"])
-        except (ImportError, ValueError) as exc:
-            outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
-        else:
-            logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
-            handle = DelayedTask(task["id"])
-            if signals.task_started.receivers:
-                signals.send_safely(signals.task_started, runnable.sender, handle)
-            token = _current_task.set(handle)
-            self.current = task
-            try:
-                outcome = self._call(runnable, args, kwargs, task)
-            finally:
-                self.current = None
-                _current_task.reset(token)
-        task["finished_at"] = timeutil.now()
-        self.last_duration = time.monotonic() - started
+            outcome = run.execute(task, self._call, self._runnables)
+        except Interrupt as exc:  # came out after the call, too late to be absorbed: it still decides
+            self._leave()
+            task.setdefault("finished_at", timeutil.now())
+            outcome = outcomes.outcome_of(exc, task, False, self.stopped_by or exc)
+        self.worker.last_duration = time.monotonic() - started
         self._leave_connection_clean()
         return outcome
 
     def _call(self, runnable: Any, args: list[Any], kwargs: dict[str, Any], task: dict[str, Any]) -> Outcome:
         timeout = task["timeout"]
         in_runner = bool(timeout) and conf.TIMEOUT_MODE == "process"
-        self.interrupt = None
-        self.stopped_by = None
-        self.in_task = True
+        self.stopped_by = None  # not in a run: no interrupt is sent now
         try:
+            if in_runner:
+                self.runner.start()  # outside the timeout: Django's set-up is not the task's time
+            self._enter(task, in_runner, timeout)
             try:
-                if in_runner:
-                    self.runner.start()  # outside the timeout: Django's set-up is not the task's time
-                if timeout:
-                    signal.setitimer(signal.ITIMER_REAL, timeout)
                 if in_runner:
                     answer = self.runner.run(task)
                 else:  # the same answer as the runner's; a failure raises here
                     answer = {"result": serialization.dumps(runnable.run(args, kwargs), "the result")}
             finally:
-                self.in_task = False
-                if timeout:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-            if self.stopped_by is not None:
-                raise self.stopped_by  # the task caught its interrupt and went on: it ends as the interrupt says
-            if "error" in answer:  # from the runner, which applied the retry policy
-                return outcomes.failed(
-                    task, answer["error"], answer["class"], answer["traceback"],
-                    retryable=answer["retryable"], requested_delay=answer["retry_delay"],
-                )
-            return Outcome(DONE, result=answer["result"])
+                self._leave()
         except BaseException as exc:  # a task's failure, even SystemExit, is the task's
-            outcome = outcomes.outcome_of(exc, task, in_runner, self.stopped_by)
-            if isinstance(exc, KeyboardInterrupt) and self.stopped_by is None:
+            self._leave()  # again: an interrupt may have come out inside the first
+            stopped_by = self.stopped_by
+            if isinstance(exc, KeyboardInterrupt) and stopped_by is None:
                 self.worker.stop()
-            return outcome
+            return outcomes.outcome_of(exc, task, in_runner, stopped_by)
+        if self.stopped_by is not None:  # the task caught its interrupt and went on: it ends as the interrupt says
+            return outcomes.outcome_of(self.stopped_by, task, in_runner, self.stopped_by)
+        if "error" in answer:  # from the runner, which applied the retry policy
+            return outcomes.failed(
+                task, answer["error"], answer["class"], answer["traceback"],
+                retryable=answer["retryable"], requested_delay=answer["retry_delay"],
+            )
+        return Outcome(DONE, result=answer["result"])
+
+    def _enter(self, task: dict[str, Any], in_runner: bool, timeout: float | None) -> None:
+        with self.lock:
+            self.current = task
+            self.in_runner = in_runner
+            self.stopped_by = self.signal_pending = None
+            self.async_sent = False
+            self.escalate_at = None
+            self.deadline = time.monotonic() + timeout if timeout else None
+            self.in_task = True
+        if timeout:
+            self.worker.waker.wake()  # the loop's wait ends at this deadline
+
+    def _leave(self) -> None:
+        """Leave the run: after this no interrupt is sent for it. One sent into this
+        thread just before may still be pending: it comes out here, and is dropped."""
+        with self.lock:
+            self.in_task = False
+            self.current = None
+            self.deadline = self.escalate_at = None
+            sent, self.async_sent = self.async_sent, False
+        if sent:
+            try:
+                for _ in range(3):  # a backward jump: where a pending exception is raised
+                    pass
+            except Interrupt:
+                pass
 
     def _leave_connection_clean(self) -> None:
         """A task that left a transaction open must not harm the next. (A broken
-        connection needs no ping here: recording the outcome reconnects.)"""
+        connection needs no ping here: the next query reconnects.)"""
         connection = connections[self.worker.using]
         if connection.in_atomic_block or connection.needs_rollback:
             logger.warning("a task left the database connection unusable; reconnecting")

@@ -1,10 +1,12 @@
-"""Start, watch and restart the companion worker of this Django process.
+"""Start, watch and restart the companion worker of this Django process (or of this host).
 
 The companion gets the read end of a pipe whose write end only this process
-holds. It reads EOF when this process ends, however it ends (kill -9
-included), and exits. The same pipe carries "new work" wake-ups after each
-commit that stored a task. A monitor thread checks the companion every
+holds. It reads EOF when this process ends, however it ends
+(kill -9 included), and exits. The same pipe carries "new work" wake-ups
+after each commit that stored a task. A monitor thread checks the companion every
 ``AUTOTASK_WORKER_MONITOR_INTERVALL`` seconds and starts a new one if it died.
+With ``AUTOTASK_COMPANION_SCOPE = "host"``, only the Django process that holds
+the host's lock does so, and wake-ups go through a socket (``hostscope.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +16,16 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 from ..conf import conf
+from . import hostscope
+from .child import EXIT_RECYCLE, Restarts
+from .hostscope import HostLock, WakeSender
 
 logger = logging.getLogger(__name__)
 
 #: Set in the companion's environment, so the companion never starts one itself.
 COMPANION_ENV = "AUTOTASK_COMPANION"
-
-#: The companion's exit codes, read by the supervisor.
-EXIT_OK = 0  # stopped as asked (parent gone, signal)
-EXIT_RECYCLE = 3  # replaced itself (max tasks or memory): start a new one at once
-
-MAX_BACKOFF = 60.0
 
 
 def child_environment() -> dict[str, str]:
@@ -43,17 +41,32 @@ def child_environment() -> dict[str, str]:
 
 
 class Supervisor:
+    """The companion of this process (process scope), or of this host (host scope, if this
+    process holds the host's lock; otherwise it waits to take the lock over)."""
+
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
+        self.lock: HostLock | None = None
+        self._sender: WakeSender | None = None
+        self._socket_path: str | None = None
+        if conf.COMPANION_SCOPE == "host":
+            from django.db import connections
+
+            connection = connections[conf.DATABASE]
+            base = hostscope.base_path(connection.settings_dict, connection.vendor)
+            self.lock = HostLock(base + ".lock")
+            self._socket_path = base + ".sock"
+            self._sender = WakeSender(self._socket_path)
         self._wake_fd: int | None = None
+        self._restarts = Restarts()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._failures = 0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         with self._lock:
-            self._spawn()
+            if self.lock is None or self.lock.acquire():
+                self._spawn()
         self._thread = threading.Thread(target=self._monitor, name="autotask-supervisor", daemon=True)
         self._thread.start()
 
@@ -63,6 +76,8 @@ class Supervisor:
         env = child_environment()
         env[COMPANION_ENV] = "1"
         command = [conf.WORKER_EXECUTABLE, "-m", "autotask.execution.process", str(read_fd), str(os.getpid())]
+        if self._socket_path:
+            command += ["--wake-socket", self._socket_path]
         try:
             self.process = subprocess.Popen(command, pass_fds=(read_fd,), env=env, stdin=subprocess.DEVNULL)
         finally:
@@ -70,25 +85,28 @@ class Supervisor:
         old, self._wake_fd = self._wake_fd, write_fd
         if old is not None:
             os.close(old)
-        logger.info("companion started pid=%s parent=%s", self.process.pid, os.getpid())
+        self._restarts.started_now()
+        logger.info("companion started pid=%s parent=%s scope=%s", self.process.pid, os.getpid(), conf.COMPANION_SCOPE)
 
     def _monitor(self) -> None:
-        started = time.monotonic()
         while not self._stopped.wait(conf.WORKER_MONITOR_INTERVALL):
+            if self.lock is not None and not self.lock.held:
+                with self._lock:  # the host's companion: ours now, if its process is gone
+                    if not self._stopped.is_set() and self.lock.acquire():
+                        logger.info("this process took over the host's companion")
+                        self._spawn()
+                continue
             process = self.process
             if process is None or process.poll() is None:
                 continue
-            code = process.returncode
-            lived = time.monotonic() - started
-            if code == EXIT_RECYCLE:
-                self._failures = 0
+            lived = self._restarts.lived()
+            backoff = self._restarts.backoff(process.returncode)
+            if process.returncode == EXIT_RECYCLE:
                 logger.info("companion pid=%s replaced itself, starting a new one", process.pid)
             else:
-                self._failures = self._failures + 1 if lived < 60 else 1
-                backoff = min(MAX_BACKOFF, 2 ** (self._failures - 1)) if self._failures > 1 else 0
                 logger.warning(
                     "companion pid=%s died exit_code=%s after %.1fs; restarting in %.0fs (failure %d in a row)",
-                    process.pid, code, lived, backoff, self._failures,
+                    process.pid, process.returncode, lived, backoff, self._restarts.failures,
                 )
                 if backoff and self._stopped.wait(backoff):
                     return
@@ -96,19 +114,21 @@ class Supervisor:
                 if self._stopped.is_set():
                     return
                 self._spawn()
-            started = time.monotonic()
 
     def wake(self) -> None:
+        if self._sender is not None:  # the host's companion, whichever process started it
+            self._sender.wake()
+            return
         fd = self._wake_fd
         if fd is None:
             return
         try:
             os.write(fd, b"w")
-        except (BlockingIOError, BrokenPipeError, OSError):
+        except OSError:
             pass  # the pipe is full (a wake-up is pending anyway) or the companion is being replaced
 
     def stop(self) -> None:
-        """Close the pipe: the companion finishes its task and exits."""
+        """Close the pipe: the companion finishes its tasks and exits."""
         self._stopped.set()
         with self._lock:
             if self._wake_fd is not None:
@@ -116,13 +136,17 @@ class Supervisor:
                 self._wake_fd = None
 
     def forget_after_fork(self) -> None:
-        """In a forked child: the parent's companion is not ours; drop our copy of its pipe."""
+        """In a forked child: the parent's companion (and host lock) are not ours; drop our copies."""
         if self._wake_fd is not None:
             try:
                 os.close(self._wake_fd)
             except OSError:
                 pass
         self._wake_fd = None
+        if self.lock is not None:
+            self.lock.forget()
+        if self._sender is not None:
+            self._sender.close()
         self.process = None
         self._stopped.set()
 

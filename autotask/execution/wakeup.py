@@ -1,6 +1,7 @@
 """How an idle worker learns that there is new work, without waiting out its idle sleep.
 
-- The companion's parent writes to a pipe after each commit that stored a task.
+- The companion's parent writes to a pipe after each commit that stored a task
+  (a host's companion: every Django process of the host, to a socket).
 - On PostgreSQL every worker LISTENs; the INSERT of each enqueue also notifies (delivered at commit).
 - On SQLite, ``PRAGMA data_version`` changes when another connection commits:
   a check that reads no table, made every ``POLL_INTERVAL`` (10 ms by default).
@@ -61,6 +62,22 @@ class Waker:
 
         threading.Thread(target=read, name="autotask-parent-pipe", daemon=True).start()
 
+    def watch_socket(self, path: str) -> None:
+        """Wake on every datagram to the host companion's socket (``hostscope.py``)."""
+        from .hostscope import listen
+
+        sock = listen(path)
+
+        def read() -> None:
+            while not self._closed.is_set():
+                try:
+                    sock.recv(64)
+                except OSError:
+                    return
+                self.wake()
+
+        threading.Thread(target=read, name="autotask-wake-socket", daemon=True).start()
+
     def start(self) -> None:
         if self.vendor == "postgresql":
             self._listen_thread = threading.Thread(target=self._listen, name="autotask-listen", daemon=True)
@@ -116,10 +133,11 @@ class Waker:
             return None
         return conf.POLL_INTERVAL or DEFAULT_POLL.get(self.vendor, 0.1)
 
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` seconds; return True early if there may be new work."""
+    def wait(self, timeout: float, poll: bool = True) -> bool:
+        """Sleep up to ``timeout`` seconds; return True early if there may be new work
+        (or someone called ``wake()``). ``poll=False``: no look at the database meanwhile."""
         deadline = time.monotonic() + timeout
-        interval = self.poll_interval
+        interval = self.poll_interval if poll else None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

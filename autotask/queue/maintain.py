@@ -46,12 +46,14 @@ def recover_lost() -> int:
         task
         for task in models.Task.objects.using(using).running().values(
             "id", "function", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl",
-            "schedule_id",
+            "schedule_id", "started_at",
         )
         if task["worker_id"] not in live
     ]
-    held = Counter(task["worker_id"] for task in orphans)
-    recovered = sum(_recover(task, now, batch=held[task["worker_id"]] > 1) for task in orphans)
+    # Each claim is a slot's: one task it ran, or a batch of quick ones in which it
+    # ran one after another. A claim's tasks share their worker and started_at.
+    held = Counter((task["worker_id"], task["started_at"]) for task in orphans)
+    recovered = sum(_recover(task, now, batch=held[task["worker_id"], task["started_at"]] > 1) for task in orphans)
     if lost_workers:
         models.Worker.objects.using(using).filter(pk__in=[w.id for w in lost_workers]).delete()
     return recovered
@@ -60,11 +62,15 @@ def recover_lost() -> int:
 def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
     """Settle one task held by a lost worker.
 
-    A worker that held one task was running it: the task runs again if retries
-    remain, else it ends ERROR. A worker that held several had claimed a batch of
-    quick tasks: each may have run, be running or not have started, and nothing
-    tells which, so each runs again and the claim's attempt is not counted (only
-    ``MAX_WORKER_LOSSES`` stops a task that keeps taking its worker down).
+    A worker claims for one slot at a time, and a claim's tasks share their
+    ``started_at``. A claim of one task was running it: the task runs again if
+    retries remain, else it ends ERROR. A claim of several was a batch of quick
+    tasks that its slot ran one after another: each may have run, be running or
+    not have started, and nothing tells which, so each runs again and the
+    claim's attempt is not counted (only ``MAX_WORKER_LOSSES`` stops a task that
+    keeps taking its worker down). So a worker running several tasks at once, in
+    several slots, has each of them treated as running: no write per task tells
+    it, the claims do.
     """
     Task = _models().Task
     using = db.alias()

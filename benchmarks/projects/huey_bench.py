@@ -1,6 +1,7 @@
 """Huey's benchmark app: a plain SqliteHuey with its documented defaults."""
 
 import os
+import time
 
 from huey import SqliteHuey
 
@@ -17,3 +18,8 @@ def noop(i):
 @huey.task()
 def mark(path, label):
     write_mark(path, label)
+
+
+@huey.task()
+def io(i):
+    time.sleep(0.020)

@@ -1,6 +1,7 @@
 """Procrastinate's benchmark app: PsycopgConnector (LISTEN/NOTIFY on) and defaults."""
 
 import os
+import time
 
 from procrastinate import App, PsycopgConnector
 
@@ -27,3 +28,8 @@ def noop(i):
 @app.task(name="mark")
 def mark(path, label):
     write_mark(path, label)
+
+
+@app.task(name="io")
+def io(i):
+    time.sleep(0.020)

@@ -150,6 +150,7 @@ def _schedule_row(schedule, now):
         "function": _short(schedule.function),
         "kind": schedule.kind,
         "expression": schedule.expression,
+        "words": schedule.describe(),  # "every 15 seconds", "every day at 03:00"
         "active": schedule.active,
         "next_run": _stamp(schedule.next_run_at),
         "next_run_in": _relative(schedule.next_run_at, now),

@@ -13,11 +13,14 @@ from autotask.models import Schedule
 def _local(value) -> str:
     if value is None:
         return "-"
-    return timezone.localtime(timeutil.aware(value)).strftime("%Y-%m-%d %H:%M:%S %Z")
+    return timezone.localtime(timeutil.aware(value)).strftime("%a %Y-%m-%d %H:%M:%S %Z")
 
 
 class Command(BaseCommand):
-    help = "List every periodic and cron schedule: kind, expression, time zone, next due times, last run and result."
+    help = (
+        "List every periodic and cron schedule: kind, expression, time zone, the schedule in words, "
+        "next due times, last run and result."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("-n", type=int, default=3, help="how many next due times to show (default 3)")
@@ -32,6 +35,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.MIGRATE_HEADING(row.function))
             state = "active" if row.active else "stopped"
             self.stdout.write(f"  {row.kind}, {row.expression}, time zone {row.timezone or '-'}, {state}")
+            self.stdout.write(f"  when: {row.describe() or '-'}")
             if row.active:
                 upcoming = [row.next_run_at] if row.next_run_at else []
                 spec = schedules.REGISTRY.get(row.function)

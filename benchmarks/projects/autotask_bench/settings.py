@@ -29,6 +29,7 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.environ["BENCH_SQLITE_PATH"]}}
 
 AUTOTASK_IS_ACTIVE = True
+AUTOTASK_COMPANION_SCOPE = os.environ.get("BENCH_COMPANION_SCOPE", "process")  # the gunicorn memory scenario sets it
 if os.environ.get("BENCH_CLIENT") == "1":
     AUTOTASK_WORKER_AUTOSTART = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,3 +1,5 @@
+import time
+
 from autotask.tasks import delayed_task
 from bench_marks import write_mark
 
@@ -16,3 +18,9 @@ def noop_later(i):
 @delayed_task()
 def mark(path, label):
     write_mark(path, label)
+
+
+@delayed_task()
+def io(i):
+    """An I/O-bound task: waits 20 ms (as on a network call)."""
+    time.sleep(0.020)

@@ -19,5 +19,8 @@ DATABASES = {
     }
 }
 DATABASE_ROUTERS = ["dj_queue.routers.DjQueueRouter"]
-TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": {}}}
+OPTIONS = {}
+if os.environ.get("BENCH_DJQUEUE_THREADS"):  # the I/O-bound drain: one worker process with this many threads
+    OPTIONS["workers"] = [{"threads": int(os.environ["BENCH_DJQUEUE_THREADS"])}]
+TASKS = {"default": {"BACKEND": "dj_queue.backend.DjQueueBackend", "QUEUES": [], "OPTIONS": OPTIONS}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

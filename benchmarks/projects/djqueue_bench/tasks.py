@@ -1,3 +1,5 @@
+import time
+
 from django.tasks import task
 
 from bench_marks import write_mark
@@ -11,3 +13,8 @@ def noop(i):
 @task
 def mark(path, label):
     write_mark(path, label)
+
+
+@task
+def io(i):
+    time.sleep(0.020)

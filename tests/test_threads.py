@@ -1,0 +1,116 @@
+"""Worker processes under run_autotask's supervisor, each running several tasks at once in threads."""
+
+import os
+import signal
+
+import pytest
+from django.db import connection
+
+from autotask.models import Task, Worker
+from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+
+from . import tasks, tasks_execution as te
+from .conftest import process_exists, wait_until
+from .models import Note
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def release(key):
+    Note.objects.create(key=f"release-{key}")
+
+
+def arrived(key, count):
+    return wait_until(lambda: Note.objects.filter(key=key).count() >= count, 120, f"{count} runs of {key} to start")
+
+
+def open_connections(pid):
+    """Database connections process ``pid`` holds open: SQLite files, or TCP sockets to the server."""
+    fds = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    if connection.vendor == "sqlite":
+        return fds.count(connection.settings_dict["NAME"])
+    inodes = {link[len("socket:["):-1] for link in fds if link.startswith("socket:[")}
+    port = f":{int(connection.settings_dict['PORT']):04X}"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[2].endswith(port) and fields[9] in inodes:
+                    count += 1
+    return count
+
+
+def test_n_processes_of_m_threads_run_n_times_m_tasks_at_once_on_bounded_connections(processes):
+    pool = processes.worker(AUTOTASK_TEST_PROCESSES="2", AUTOTASK_TEST_THREADS="3")
+    handles = te.meet.bulk([("meet", 6)] * 6)
+    notes = arrived("meet", 6)  # all six wait for each other: 2 x 3 run at once
+    pids = set(Note.objects.filter(key="meet").values_list("pid", flat=True))
+    assert len(pids) == 2 and pool.pid not in pids
+    for pid in pids:  # one per thread (each task has used its own), the loop's, LISTEN's
+        assert 3 <= open_connections(pid) <= 3 + 2, (pid, open_connections(pid))
+    release("meet")
+    results = [h.wait(timeout=120) for h in handles]
+    threads = {(pid, thread) for pid, thread, _ in results}
+    assert len(threads) == 6 and {pid for pid, _ in threads} == pids
+    assert sorted(task_id for _, _, task_id in results) == sorted(str(h.id) for h in handles)  # current_task() per run
+    assert notes
+
+
+def test_a_killed_process_among_n_has_its_tasks_recovered_the_others_untouched_and_is_replaced(processes):
+    pool = processes.worker(AUTOTASK_TEST_PROCESSES="2", AUTOTASK_TEST_THREADS="2")
+    handles = te.hold.bulk([(f"h{i}",) for i in range(4)])
+    wait_until(lambda: Note.objects.filter(key__startswith="h").count() == 4, 120, "four tasks to run")
+    by_key = {note.key: note.pid for note in Note.objects.filter(key__startswith="h")}
+    victim = by_key["h0"]
+    assert len(set(by_key.values())) == 2  # two per process
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not process_exists(victim), 60, "the killed process to end")
+    lost = [key for key, pid in by_key.items() if pid == victim]
+    # Its tasks run again, in the process that replaced it; the others run on, untouched.
+    wait_until(lambda: Note.objects.filter(key__in=lost).exclude(pid=victim).count() == len(lost), 120,
+               "the lost tasks to run again")
+    replacement = set(Note.objects.filter(key__in=lost).exclude(pid=victim).values_list("pid", flat=True))
+    assert replacement.isdisjoint(by_key.values()) and pool.poll() is None
+    for key in by_key:
+        release(key)
+    assert sorted(h.wait(timeout=120) for h in handles) == sorted(by_key)
+    for handle, key in zip(handles, [f"h{i}" for i in range(4)]):
+        row = Task.objects.get(pk=handle.id)
+        assert (row.attempts, row.losses) == ((2, 1) if key in lost else (1, 0)), key
+    assert Worker.objects.filter(pid=victim).count() == 0
+
+
+def test_sigterm_lets_every_running_task_finish(processes):
+    pool = processes.worker(AUTOTASK_TEST_THREADS="3")
+    running = [tasks.sleep_for(1.5, key=f"s{i}") for i in range(3)]
+    wait_until(lambda: Note.objects.filter(key__startswith="s").count() == 3, 120, "three tasks to run")
+    queued = tasks.noop.bulk([()] * 3)
+    os.kill(pool.pid, signal.SIGTERM)
+    assert pool.wait(timeout=120) == 0
+    assert [h.status for h in running] == [DONE] * 3
+    assert all(h.status == WAITING for h in queued)
+    assert not Worker.objects.exists()
+
+
+def test_timeout_and_cancel_in_a_busy_threaded_worker_touch_no_other_task(processes):
+    processes.worker(AUTOTASK_TEST_THREADS="3")
+    holder = te.hold("busy")  # slot 0, the main thread: the others run in threads
+    arrived("busy", 1)
+    worker_pid = Note.objects.get(key="busy").pid
+    timed = tasks.sleep_past_timeout(30)
+    looping = te.loop_catching_exception("loop")
+    arrived("loop", 1)
+    assert looping.cancel() is True
+    wait_until(lambda: looping.status == CANCELLED, 60, "the looping task to be cancelled")
+    wait_until(lambda: timed.status == ERROR, 60, "the timed task to time out")
+    assert "timed out after 0.5 s" in timed.error_message
+    assert holder.status == RUNNING and Worker.objects.get().pid == worker_pid  # no restart was needed
+    release("busy")
+    assert holder.wait(timeout=60) == "busy"
+    assert Task.objects.get(pk=holder.id).attempts == 1
