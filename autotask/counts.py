@@ -7,9 +7,10 @@ tasks, are counted up to ``COUNT_CAP`` + 1: a range of the claim index
 (status, -priority, run_at), read no further, all in one statement. Above the
 cap a count is PostgreSQL's or MySQL's planner estimate (an EXPLAIN, which
 reads only the table's statistics), or on SQLite, which keeps none of the
-kind, a lower bound. Waiting and running tasks by queue come from the same
-reads: exact under the cap; above it, each queue's share of the rows read,
-scaled to the status's estimate (the rows read are the first in claim order).
+kind, a lower bound. Waiting and running tasks by queue: the first
+``QUEUE_SAMPLE`` of them in claim order are read (rows, not only index
+entries): exact while that is all of them, else each queue's share of the
+rows read, of the status's count.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 STATUSES = (WAITING, RUNNING, DONE, ERROR, CANCELLED)
 BY_QUEUE = (WAITING, RUNNING)  # the statuses counted by queue too
 COUNT_CAP = 10_000  # rows of one status counted exactly, at most
+QUEUE_SAMPLE = 1_000  # waiting (and running) tasks read for their queues, at most
 
 
 @dataclass(frozen=True)
@@ -77,14 +79,13 @@ def count_tasks(using: str, now: dt.datetime, exact: bool = False) -> Counts:
         statuses[status] = Count(estimate, "approx") if estimate > COUNT_CAP else Count(COUNT_CAP, "at_least")
     queues: dict[str, dict[str, Count]] = {}
     for status in BY_QUEUE:
-        read, total = sum(found[status].values()), statuses[status]
-        for queue_name, rows in found[status].items():
-            if total.kind == "exact":
+        sample, total = found[f"{status} by queue"], statuses[status]
+        read = sum(sample.values())
+        for queue_name, rows in sample.items():
+            if read == total.value and total.kind == "exact":  # the sample holds them all
                 count = Count(rows)
-            elif total.kind == "approx":  # this queue's share of the rows read
-                count = Count(round(rows * total.value / read), "approx")
-            else:
-                count = Count(rows, "at_least")
+            else:  # this queue's share of the rows read, of the status's count
+                count = Count(round(rows * total.value / read), "approx" if total.kind != "at_least" else "at_least")
             queues.setdefault(queue_name, {})[status] = count
     due = sum(found["due"].values())
     return Counts(statuses, Count(due) if due <= COUNT_CAP else Count(COUNT_CAP, "at_least"), oldest, queues)
@@ -118,8 +119,9 @@ def _waiting_heads(tasks: QuerySet) -> list[dict[str, Any]]:
 
 
 def _capped(using: str, now: dt.datetime, due_priorities: list[int]) -> dict[str, dict[Any, int]]:
-    """In one statement: the rows of each status read up to COUNT_CAP + 1 (WAITING and
-    RUNNING by queue), and the due waiting rows of each priority that has some."""
+    """In one statement: the rows of each status read up to COUNT_CAP + 1 (the index alone);
+    the first QUEUE_SAMPLE waiting and running ones in claim order, by queue (these read the
+    rows too); and the due waiting rows of each priority that has some."""
     connection = connections[using]
     meta = _models().Task._meta
     quote = connection.ops.quote_name
@@ -131,12 +133,18 @@ def _capped(using: str, now: dt.datetime, due_priorities: list[int]) -> dict[str
     parts: list[str] = []
     params: list[Any] = []
     labels: list[str] = []
-    for name in STATUSES:  # WAITING first: its queue column gives the union its type
-        read = f"FROM {table} WHERE {status} = %s LIMIT %s) c{len(parts)}"
-        if name in BY_QUEUE:
-            parts.append(f"SELECT {len(parts)}, q, COUNT(*) FROM (SELECT {queue} AS q {read} GROUP BY q")
-        else:
-            parts.append(f"SELECT {len(parts)}, NULL, COUNT(*) FROM (SELECT 1 AS one {read}")
+    for name in BY_QUEUE:  # first: the queue column gives the union its type
+        parts.append(
+            f"SELECT {len(parts)}, q, COUNT(*) FROM (SELECT {queue} AS q FROM {table} WHERE {status} = %s "
+            f"ORDER BY {priority} DESC, {run_at} LIMIT %s) c{len(parts)} GROUP BY q"
+        )
+        params += [name, QUEUE_SAMPLE]
+        labels.append(f"{name} by queue")
+    for name in STATUSES:
+        parts.append(
+            f"SELECT {len(parts)}, NULL, COUNT(*) FROM (SELECT 1 AS one FROM {table} WHERE {status} = %s LIMIT %s) "
+            f"c{len(parts)}"
+        )
         params += [name, limit]
         labels.append(name)
     for level in due_priorities:
@@ -146,12 +154,12 @@ def _capped(using: str, now: dt.datetime, due_priorities: list[int]) -> dict[str
         )
         params += [WAITING, level, connection.ops.adapt_datetimefield_value(now), limit]
         labels.append("due")
-    found: dict[str, dict[Any, int]] = {label: {} for label in (*STATUSES, "due")}
+    found: dict[str, dict[Any, int]] = {label: {} for label in (*labels, "due")}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         for index, queue_name, count in cursor.fetchall():
             if count:
-                key = queue_name if labels[index] in BY_QUEUE else index
+                key = queue_name if labels[index].endswith("by queue") else index
                 found[labels[index]][key] = found[labels[index]].get(key, 0) + count
     return found
 
