@@ -32,7 +32,7 @@ test: $(STAMP)
 		AUTOTASK_TEST_DB=$$db $(VENV)/bin/python -m pytest $(PYTEST_ARGS); \
 	done
 	@echo "=== tests with USE_TZ = False (SQLite)"
-	AUTOTASK_TEST_USE_TZ=0 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/test_tasks.py tests/test_worker.py tests/test_schedules.py tests/test_transactions.py
+	AUTOTASK_TEST_USE_TZ=0 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/test_tasks.py tests/test_worker.py tests/test_schedules.py tests/test_transactions.py tests/test_history.py
 
 demo:
 	@test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)

@@ -40,7 +40,7 @@ SETTINGS: dict[str, Setting] = {
     "HEARTBEAT_INTERVAL": Setting(5, (int, float), "seconds between a worker's heartbeats"),
     "WORKER_LOST_AFTER": Setting(60, (int, float), "seconds without heartbeat after which a worker on another host counts as lost"),
     "SCHEDULE_RUN_TTL": Setting(86400, (int, float), "seconds a finished run of a periodic or cron task is kept"),
-    "SCHEDULE_CATCHUP": Setting(30, (int, float), "a schedule's due time later than this many seconds is missed: missed due times run once"),
+    "FAILED_TTL": Setting(7 * 86400, (int, float), "seconds an ERROR or CANCELLED task is kept, unless its own ttl is longer (None: kept for good)"),
     "MAX_WORKER_LOSSES": Setting(3, (int,), "a task whose worker died this many times is not run again"),
     "STOP_GRACE": Setting(30, (int, float), "seconds a stopping worker lets its running task finish before handing it back"),
     "WORKER_MAX_TASKS": Setting(None, (int,), "a worker replaces itself after this many tasks (None: never)"),

@@ -11,9 +11,10 @@ import time
 import uuid
 from typing import Any
 
-from . import queue, serialization
-from .exceptions import TaskError
-from .task import CANCELLED, DONE, ERROR, FINISHED
+from . import failures, history, queue, serialization
+from .conf import conf
+from .exceptions import TaskNotFound
+from .task import CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
 
 _current_task: contextvars.ContextVar[DelayedTask | None] = contextvars.ContextVar("autotask_current_task", default=None)
 
@@ -99,6 +100,19 @@ class DelayedTask:
         return self._field("worker") or ""
 
     @property
+    def runner_pid(self) -> int | None:
+        """The pid of the runner process that ran its latest attempt (a task with a timeout), else None."""
+        return self._field("runner_pid")
+
+    @property
+    def attempts_history(self) -> list[history.Attempt]:
+        """Every attempt so far, oldest first: ``Attempt(number, started_at, finished_at,
+        worker, runner_pid, status, error_message, exception_class, traceback)``; the
+        latest one is RUNNING while it runs. [] before the first run and once the record is gone."""
+        row = self._get(*history.FIELDS)
+        return [] if row is None else history.attempts(row)
+
+    @property
     def name(self) -> str:
         """The name the task was registered under (``@delayed_task(name=...)``), or ''."""
         return self._field("name") or ""
@@ -115,24 +129,50 @@ class DelayedTask:
     def wait(self, timeout: float | None = None) -> Any:
         """Block until finished and return the result.
 
-        Raises ``TaskError`` if it ended in ERROR or CANCELLED, ``TimeoutError``
-        after ``timeout`` seconds, ``LookupError`` if its record is gone.
+        A task that ended ERROR raises an ``autotask.TaskError`` that is also an
+        instance of the task's own exception class where that class can be
+        rebuilt from its message (``except ValueError:`` works); a timed-out run
+        raises ``autotask.TaskTimeout``, a lost worker ``autotask.WorkerLost``, a
+        cancelled task ``autotask.TaskCancelled``. After ``timeout`` seconds it
+        raises ``TimeoutError`` (saying so when no worker is running); once the
+        record is gone, ``autotask.TaskNotFound`` (a ``LookupError``).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.002
         while True:
             row = self._get("status", "result", "error_message", "exception_class", "traceback")
             if row is None:
-                raise LookupError(f"task {self.id} does not exist (its record may have expired)")
+                raise TaskNotFound(f"task {self.id} does not exist: it never did, or its record was removed after its ttl")
             if row["status"] in (ERROR, CANCELLED):
-                raise TaskError(row["exception_class"], row["error_message"], row["traceback"])
+                raise failures.exception_for(row["status"], row["exception_class"], row["error_message"], row["traceback"])
             if row["status"] == DONE:
                 return None if row["result"] is None else serialization.loads(row["result"])
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"task {self.id} did not finish within {timeout} s (status {row['status']})")
+                raise TimeoutError(self._not_finished(timeout, row["status"]))
             sleep = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(sleep)
             pause = min(pause * 1.5, 0.1)
+
+    def _not_finished(self, timeout: float | None, status: str) -> str:
+        """Why ``wait()`` timed out, where it can tell: no worker alive, or none that takes the task's queue."""
+        message = f"task {self.id} did not finish within {timeout} s (status {status})"
+        if status not in UNFINISHED:
+            return message
+        workers = queue.alive_workers()
+        if not workers:
+            return (
+                f"{message}: no worker is running (none sent a heartbeat in the last {conf.WORKER_LOST_AFTER:g} s). "
+                "Tasks are run by the companion worker of a running Django process with AUTOTASK_IS_ACTIVE = True "
+                "(manage.py runserver, a WSGI or ASGI server) or by a worker started with 'python manage.py run_autotask'"
+            )
+        queue_name = self.queue_name
+        if status == WAITING and not any(not w["queues"] or queue_name in w["queues"].split(",") for w in workers):
+            taken = sorted({name for w in workers for name in w["queues"].split(",")})
+            return (
+                f"{message}: no running worker takes its queue {queue_name!r} (they take {', '.join(taken)}); "
+                f"start one with 'python manage.py run_autotask --queue {queue_name}', or add it to AUTOTASK_QUEUES"
+            )
+        return message
 
     def cancel(self) -> bool:
         """Stop the task: a waiting one never runs, a running one is stopped; it ends CANCELLED.

@@ -43,9 +43,10 @@ def find(path: str) -> Any:
 
 
 def full_name(cls: type) -> str:
-    """``module.QualName`` of a class, as stored in a task's ``exception_class``."""
-    module = cls.__module__
-    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+    """``module.QualName`` of a class, as stored in a task's ``exception_class``: always
+    the dotted path, ``builtins.ValueError`` for a built-in (as Django's
+    ``TaskError.exception_class_path``)."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def resolve(path: str) -> Callable[..., Any]:

@@ -70,6 +70,13 @@ class Schedule(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=10, blank=True)
     last_error = models.TextField(blank=True)
+    # What each run's task row is stored with (``@periodic_task(timeout=..., args=...)``).
+    timeout = models.FloatField(null=True, blank=True, help_text="seconds a run may take")
+    retries = models.PositiveIntegerField(default=0, help_text="runs allowed after a failure")
+    ttl = models.PositiveIntegerField(null=True, blank=True, help_text="seconds a run is kept (empty: AUTOTASK_SCHEDULE_RUN_TTL)")
+    queue_name = models.CharField(max_length=100, default=DEFAULT_QUEUE)
+    priority = models.SmallIntegerField(default=0)
+    arguments = models.TextField(default='{"args":[],"kwargs":{}}', help_text="JSON: every run's arguments")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -116,6 +123,8 @@ class Task(models.Model):
     traceback = models.TextField(blank=True)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker that ran it")
+    runner_pid = models.PositiveIntegerField(null=True, blank=True, help_text="pid of the runner process that ran it")
+    history = models.TextField(null=True, blank=True, help_text="JSON: the earlier attempts (autotask.history)")
     worker_id = models.UUIDField(null=True, blank=True, help_text="the worker that holds it while it runs")
     cancel_requested = models.BooleanField(default=False)
     # No index of its own: the unique (schedule, due_at) index below starts with it

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from django.db import connections, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Value
+from django.db.models.functions import Greatest
 
 from . import db, schedules, signals, timeutil
 from .conf import conf
@@ -49,7 +50,7 @@ def cancel_tasks(tasks: QuerySet) -> Summary:
     total = tasks.count()
     now = timeutil.now()
     fields = dict(
-        status=CANCELLED, finished_at=now, expires_at=_after_ttl(now), error_message="cancelled before it ran",
+        status=CANCELLED, finished_at=now, expires_at=_cancelled_expiry(now), error_message="cancelled before it ran",
         exception_class="autotask.exceptions.TaskCancelled",
     )
     ended: list[tuple[Any, str]] = []  # (id, function) of the tasks cancelled, for task_finished's receivers
@@ -73,7 +74,7 @@ def retry_fields(now: dt.datetime) -> dict[str, Any]:
     return dict(
         status=WAITING, run_at=now, attempts=0, losses=0, error_message="", exception_class="", traceback="",
         result=None, progress=None, started_at=None, finished_at=None, expires_at=None, worker="", worker_id=None,
-        cancel_requested=False,
+        runner_pid=None, cancel_requested=False,
     )
 
 
@@ -210,12 +211,17 @@ def _on_autotask_db(queryset: QuerySet) -> QuerySet:
     return queryset.using(db.alias()).order_by()
 
 
-def _after_ttl(now: dt.datetime) -> ExpressionWrapper:
-    """``now`` plus each row's own ttl (seconds), as SQL: the expiry of a task finished now."""
+def _cancelled_expiry(now: dt.datetime) -> ExpressionWrapper | None:
+    """When the record of a task cancelled ``now`` is removed, as SQL, each row by its own
+    ttl: the rule of ``queue.expiry`` (the longer of its ttl and AUTOTASK_FAILED_TTL;
+    None: kept)."""
+    if conf.FAILED_TTL is None:
+        return None
+    seconds = Greatest(F("ttl"), Value(int(conf.FAILED_TTL)))
     if connections[db.alias()].features.has_native_duration_field:
-        ttl = ExpressionWrapper(F("ttl") * Value(dt.timedelta(seconds=1)), output_field=DurationField())
+        ttl = ExpressionWrapper(seconds * Value(dt.timedelta(seconds=1)), output_field=DurationField())
     else:  # SQLite and MySQL store durations as whole microseconds
-        ttl = ExpressionWrapper(F("ttl") * Value(1_000_000), output_field=DurationField())
+        ttl = ExpressionWrapper(seconds * Value(1_000_000), output_field=DurationField())
     return ExpressionWrapper(Value(now, output_field=DateTimeField()) + ttl, output_field=DateTimeField())
 
 

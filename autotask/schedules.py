@@ -16,22 +16,24 @@ from typing import Any, Callable
 
 from django.db import IntegrityError
 
-from . import db, loader, timeutil
+from . import db, loader, schedule_options, timeutil
 from .conf import conf
 from .cron import CronSchedule, next_periodic_runs
 from .cron_words import describe_seconds
 from .retry import DEFAULT as DEFAULT_RETRY, RetryPolicy
+from .schedule_options import DEFAULT as DEFAULT_RUN, RunOptions
 from .task import UNFINISHED
 
 logger = logging.getLogger(__name__)
 
 PERIODIC = "periodic"
 CRON = "cron"
+RUN_FIELDS = ("timeout", "retries", "queue_name", "priority", "arguments")  # copied into each run, with the ttl
 
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """A registered schedule: a function and when it runs."""
+    """A registered schedule: a function, when it runs, and what its runs are stored with."""
 
     function: str
     kind: str
@@ -39,6 +41,7 @@ class ScheduleSpec:
     start_now: bool = False
     cron: CronSchedule | None = None
     retry_policy: RetryPolicy = DEFAULT_RETRY
+    run: RunOptions = DEFAULT_RUN
 
     @property
     def expression(self) -> str:
@@ -52,15 +55,14 @@ class ScheduleSpec:
 
     @property
     def signature(self) -> str:
-        """Changes exactly when the schedule's meaning changes."""
-        if self.cron is not None:
-            return f"cron:{self.cron.signature()}"[:255]
-        return f"periodic:{self.seconds!r}"
+        """Changes exactly when the schedule's meaning changes: its timing, or its runs' options."""
+        base = f"cron:{self.cron.signature()}" if self.cron is not None else f"periodic:{self.seconds!r}"
+        return schedule_options.signature(base, self.run, self.retry_policy)
 
     @classmethod
     def from_signature(cls, function: str, signature: str) -> ScheduleSpec | None:
         """The schedule a stored ``signature`` stands for; None if it can't be read back."""
-        kind, _, rest = signature.partition(":")
+        kind, _, rest = schedule_options.timing(signature).partition(":")
         try:
             if kind == PERIODIC:
                 return cls(function, PERIODIC, seconds=int(rest) if rest.isdigit() else float(rest))
@@ -94,12 +96,19 @@ class ScheduleSpec:
 REGISTRY: dict[str, ScheduleSpec] = {}
 
 
-def register_periodic(function: str, *, seconds: float, start_now: bool) -> None:
-    REGISTRY[function] = ScheduleSpec(function, PERIODIC, seconds=seconds, start_now=start_now)
+def register_periodic(
+    function: str, *, seconds: float, start_now: bool, run: RunOptions = DEFAULT_RUN,
+    retry_policy: RetryPolicy = DEFAULT_RETRY,
+) -> None:
+    REGISTRY[function] = ScheduleSpec(
+        function, PERIODIC, seconds=seconds, start_now=start_now, run=run, retry_policy=retry_policy
+    )
 
 
-def register_cron(function: str, schedule: CronSchedule) -> None:
-    REGISTRY[function] = ScheduleSpec(function, CRON, cron=schedule)
+def register_cron(
+    function: str, schedule: CronSchedule, *, run: RunOptions = DEFAULT_RUN, retry_policy: RetryPolicy = DEFAULT_RETRY
+) -> None:
+    REGISTRY[function] = ScheduleSpec(function, CRON, cron=schedule, run=run, retry_policy=retry_policy)
 
 
 def _schedule_model():
@@ -139,6 +148,7 @@ def sync() -> None:
                         timezone=s.tz_name,
                         signature=s.signature,
                         next_run_at=timeutil.to_db(s.first_due(now)),
+                        **s.run.row_fields(),
                     )
                     for s in specs
                 ],
@@ -153,6 +163,7 @@ def sync() -> None:
                     signature=s.signature,
                     next_run_at=timeutil.to_db(s.first_due(now)),
                     active=True,
+                    **s.run.row_fields(),
                 )
                 if changed:
                     logger.info("schedule changed function=%s expression=%r", s.function, s.expression)
@@ -183,9 +194,11 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
 
     Returns (runs created, whether a due schedule waits for its previous run).
     A due time that comes while the previous run is unfinished waits for it
-    (runs never overlap); due times later than ``AUTOTASK_SCHEDULE_CATCHUP``
-    are coalesced, so after downtime a schedule runs once. A paused schedule
-    (``operations.pause_schedules``) is skipped; ``sync()`` never unpauses one.
+    (runs never overlap). Missed due times coalesce: however many due times
+    have passed when a schedule's run is made (downtime, a busy worker, a long
+    previous run), it runs once, and its next due time is its first after
+    ``now`` on its own grid (a periodic schedule keeps its phase). A paused
+    schedule (``operations.pause_schedules``) is skipped; ``sync()`` never unpauses one.
     """
     from .models import Task
 
@@ -193,9 +206,8 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
     using = db.alias()
     created, waiting = 0, False
     aware_now = timeutil.aware(now)
-    catchup = dt.timedelta(seconds=conf.SCHEDULE_CATCHUP)
-    due = Schedule.objects.using(using).filter(active=True, paused=False, next_run_at__lte=now)
-    for row in due.values("id", "function", "next_run_at"):
+    due_rows = Schedule.objects.using(using).filter(active=True, paused=False, next_run_at__lte=now)
+    for row in due_rows.values("id", "function", "next_run_at", "ttl", *RUN_FIELDS):
         spec = REGISTRY.get(row["function"])
         if spec is None:
             if not _is_registered(row["function"]):
@@ -205,11 +217,9 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
             waiting = True
             continue
         due = timeutil.aware(row["next_run_at"])
-        following = spec.next_after(due)
-        if following <= aware_now - catchup:
-            skipped = following
-            following = spec.next_after(due, aware_now)
-            logger.info("schedule missed due times function=%s from=%s until=%s", row["function"], skipped, following)
+        following = spec.next_after(due, aware_now)
+        if spec.next_after(due) < following:
+            logger.info("schedule missed due times function=%s due=%s next=%s: runs once", row["function"], due, following)
         created += _claim_one(Task, Schedule, row, following, now)
     return created, waiting
 
@@ -228,8 +238,9 @@ def _claim_one(Task: Any, Schedule: Any, row: dict[str, Any], following: dt.date
                     run_at=row["next_run_at"],
                     due_at=row["next_run_at"],
                     schedule_id=row["id"],
-                    ttl=int(conf.SCHEDULE_RUN_TTL),
                     created_at=now,
+                    **{name: row[name] for name in RUN_FIELDS},
+                    ttl=int(conf.SCHEDULE_RUN_TTL) if row["ttl"] is None else row["ttl"],
                 )
             return won
 

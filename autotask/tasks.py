@@ -13,7 +13,7 @@ import functools
 import inspect
 from typing import Any, Callable, Generic, Iterable, ParamSpec, TypeVar
 
-from . import names, queue, serialization, signals
+from . import names, queue, schedule_options, serialization, signals
 from .conf import conf
 from .handle import DelayedTask, current_task
 from .loader import dotted_path
@@ -151,31 +151,6 @@ class DelayedFunction(Generic[P, R]):
 
 
 def delayed_task(
-    delay: float = 0, retries: int = 0, ttl: int = 300, *, timeout: float | None = None
-) -> Callable[[Callable[P, R]], DelayedFunction[P, R] | Callable[P, R]]:
-    """Calls of the decorated function are stored and run later by a worker.
-
-    ``delay``: seconds to wait at least; ``retries``: runs allowed after a failure,
-    ``AUTOTASK_RETRY_DELAY`` seconds apart; ``ttl``: seconds the result is kept;
-    ``timeout``: seconds after which a run is stopped and counts as failed.
-    """
-    if callable(delay):
-        raise TypeError("use @delayed_task() with parentheses")
-    _check_non_negative(delay=delay, retries=retries, ttl=ttl, timeout=timeout)
-    if not isinstance(retries, int) or not isinstance(ttl, int):
-        raise TypeError(f"retries and ttl must be whole numbers, got retries={retries!r} ttl={ttl!r}")
-    if timeout == 0:
-        raise ValueError("timeout must be more than 0 seconds (or None for no timeout)")
-
-    def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
-        if not conf.IS_ACTIVE:
-            return func
-        return DelayedFunction(func, delay=delay, retries=retries, ttl=ttl, timeout=timeout)
-
-    return decorate
-
-
-def delayed_task(
     delay: float = 0,
     retries: int = 0,
     ttl: int = 300,
@@ -225,16 +200,44 @@ def delayed_task(
     return decorate
 
 
-def periodic_task(seconds: float = 3600, start_now: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Run the decorated function every ``seconds`` (fixed rate); importing its module registers it."""
+def periodic_task(
+    seconds: float = 3600,
+    start_now: bool = False,
+    *,
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+    ttl: int | None = None,
+    queue_name: str = "default",
+    priority: int = 0,
+    retry_delay: float | None = None,
+    retry_backoff: float = 1.0,
+    retry_jitter: bool = False,
+    retry_max_delay: float | None = None,
+    retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+    no_retry_on: Iterable[type[BaseException]] | type[BaseException] = (),
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run the decorated function every ``seconds`` (fixed rate); importing its module registers it.
+
+    Each run is a task stored with ``args``/``kwargs`` (fixed arguments),
+    ``timeout``, ``retries`` and the ``retry_*`` policy as ``@delayed_task``'s,
+    ``ttl`` (default ``AUTOTASK_SCHEDULE_RUN_TTL``), ``queue_name`` and ``priority``.
+    """
     if callable(seconds):
         raise TypeError("use @periodic_task() with parentheses")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
         raise ValueError(f"seconds must be a number greater than 0, got {seconds!r}")
+    run, policy, run_args, run_kwargs = schedule_options.build(
+        timeout=timeout, retries=retries, ttl=ttl, queue_name=queue_name, priority=priority, args=args, kwargs=kwargs,
+        retry_delay=retry_delay, retry_backoff=retry_backoff, retry_jitter=retry_jitter,
+        retry_max_delay=retry_max_delay, retry_on=retry_on, no_retry_on=no_retry_on,
+    )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         if conf.IS_ACTIVE:
-            register_periodic(dotted_path(func), seconds=seconds, start_now=start_now)
+            schedule_options.check_call(func, run_args, run_kwargs)
+            register_periodic(dotted_path(func), seconds=seconds, start_now=start_now, run=run, retry_policy=policy)
         return func
 
     return decorate
@@ -250,11 +253,25 @@ def cron_task(
     *,
     cron: str | None = None,
     timezone: Any = None,
+    args: Iterable[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+    ttl: int | None = None,
+    queue_name: str = "default",
+    priority: int = 0,
+    retry_delay: float | None = None,
+    retry_backoff: float = 1.0,
+    retry_jitter: bool = False,
+    retry_max_delay: float | None = None,
+    retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
+    no_retry_on: Iterable[type[BaseException]] | type[BaseException] = (),
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Run the decorated function on a calendar; importing its module registers it.
 
     ``crontab`` is in autotask 0.5's order, ``minutes hours dow months dom`` (Monday = 0);
     ``cron`` a standard cron expression. Times are in ``timezone`` or ``TIME_ZONE``.
+    The runs' options are ``@periodic_task``'s.
     """
     if callable(minutes):
         raise TypeError("use @cron_task(...) with parentheses")
@@ -263,10 +280,16 @@ def cron_task(
     schedule = CronSchedule(
         minutes=minutes, hours=hours, dow=dow, months=months, dom=dom, crontab=crontab, cron=cron, timezone=timezone
     )
+    run, policy, run_args, run_kwargs = schedule_options.build(
+        timeout=timeout, retries=retries, ttl=ttl, queue_name=queue_name, priority=priority, args=args, kwargs=kwargs,
+        retry_delay=retry_delay, retry_backoff=retry_backoff, retry_jitter=retry_jitter,
+        retry_max_delay=retry_max_delay, retry_on=retry_on, no_retry_on=no_retry_on,
+    )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         if conf.IS_ACTIVE:
-            register_cron(dotted_path(func), schedule)
+            schedule_options.check_call(func, run_args, run_kwargs)
+            register_cron(dotted_path(func), schedule, run=run, retry_policy=policy)
         return func
 
     return decorate

@@ -193,7 +193,7 @@ class Worker:
                 for model in (Task, Schedule, WorkerRow, MinuteStats):  # MinuteStats: the latest migration
                     model.objects.using(self.using).exists()
                 if warned:
-                    logger.warning("autotask's tables exist now; starting")
+                    logger.info("autotask's tables exist now; starting")
                 return True
             except (ProgrammingError, DatabaseError) as exc:
                 if not warned:

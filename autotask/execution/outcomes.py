@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import traceback
 from typing import Any, Callable, TypeVar
 
 from django.db import InterfaceError, OperationalError
 
-from .. import db, queue, signals, stats, timeutil
+from .. import db, failures, queue, signals, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
 from ..loader import full_name
@@ -46,7 +45,7 @@ def outcome_of(exc: BaseException, task: dict[str, Any], in_runner: bool, stoppe
         return failed(task, message, full_name(TaskTimeout), "", retryable=policy.applies_to(timed_out))
     if isinstance(exc, RunnerDied):
         return failed(task, str(exc), full_name(RunnerDied), "", retryable=policy.applies_to(exc))
-    trace = "" if in_runner else traceback.format_exc()  # in the runner's case, the worker's frames
+    trace = "" if in_runner else failures.task_traceback(exc)  # in the runner's case, the worker's frames
     return failed(
         task, str(exc), full_name(type(exc)), trace,
         retryable=policy.applies_to(exc), requested_delay=getattr(exc, "delay", None) if isinstance(exc, Retry) else None,

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from typing import IO, Any
 
 logger = logging.getLogger(__name__)
@@ -75,7 +74,8 @@ class Runner:
         """Run ``task`` in the runner and return its answer: ``{"result": stored}`` or
         ``{"error", "class", "traceback"}``. Whatever interrupts the wait (a timeout,
         a cancel) kills the runner and is raised again."""
-        assert self._requests is not None
+        assert self._requests is not None and self.process is not None
+        task["runner_pid"] = self.process.pid  # the run record names the process that ran it
         try:
             request = {"id": str(task["id"]), "function": task["function"], "arguments": task["arguments"]}
             self._requests.write(json.dumps(request).encode() + b"\n")
@@ -176,6 +176,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
     from .. import serialization
     from ..definitions import runnable
     from ..exceptions import Retry
+    from ..failures import task_traceback
     from ..loader import full_name
     from ..retry import DEFAULT
     from .run import running
@@ -189,7 +190,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
             return {"result": serialization.dumps(task.run(args, kwargs), "the result")}
     except BaseException as exc:  # a task's failure, even SystemExit, is the task's
         return {
-            "error": str(exc), "class": full_name(type(exc)), "traceback": traceback.format_exc(),
+            "error": str(exc), "class": full_name(type(exc)), "traceback": task_traceback(exc),
             "retryable": policy.applies_to(exc), "retry_delay": exc.delay if isinstance(exc, Retry) else None,
         }
     finally:

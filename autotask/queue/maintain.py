@@ -10,9 +10,12 @@ from typing import Any
 
 from django.db.models import F
 
-from .. import db, signals, timeutil
+from .. import db, history, signals, timeutil
 from ..conf import conf
+from ..exceptions import WorkerLost
+from ..loader import full_name
 from ..task import CANCELLED, ERROR, RUNNING, WAITING
+from . import expiry
 from .sql import HOST, models as _models
 
 logger = logging.getLogger(__name__)
@@ -25,6 +28,13 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def alive_workers() -> list[dict[str, Any]]:
+    """The workers that sent a heartbeat within ``AUTOTASK_WORKER_LOST_AFTER`` seconds:
+    their ``host``, ``pid`` and ``queues`` (comma-separated; '' takes all)."""
+    fresh = timeutil.now() - dt.timedelta(seconds=conf.WORKER_LOST_AFTER)
+    return list(_models().Worker.objects.using(db.alias()).filter(heartbeat_at__gte=fresh).values("host", "pid", "queues"))
 
 
 def recover_lost() -> int:
@@ -46,7 +56,7 @@ def recover_lost() -> int:
         task
         for task in models.Task.objects.using(using).running().values(
             "id", "function", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl",
-            "schedule_id", "started_at",
+            "schedule_id", "started_at", "history",
         )
         if task["worker_id"] not in live
     ]
@@ -76,19 +86,27 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
     using = db.alias()
     message = f"worker {task['worker']} was lost while {'holding' if batch else 'running'} this task"
     losses = task["losses"] + 1
-    fields: dict[str, Any] = {"worker_id": None, "losses": losses, "error_message": message, "exception_class": "", "traceback": ""}
+    fields: dict[str, Any] = {
+        "worker_id": None, "runner_pid": None, "losses": losses, "error_message": message, "exception_class": "",
+        "traceback": "",
+    }
     if task["cancel_requested"]:
         fields.update(status=CANCELLED, error_message="cancelled", exception_class="autotask.exceptions.TaskCancelled")
     elif (batch or task["attempts"] <= task["retries"]) and losses < conf.MAX_WORKER_LOSSES:
         fields.update(status=WAITING, run_at=now + dt.timedelta(seconds=conf.RETRY_DELAY))
         if batch:
             fields.update(attempts=F("attempts") - 1)
+        else:  # the lost run was an attempt: it is kept
+            lost = history.entry(
+                task["attempts"], task["started_at"], now, task["worker"], None, message, full_name(WorkerLost), ""
+            )
+            fields.update(history=history.appended(task["history"], lost))
     else:
         if losses >= conf.MAX_WORKER_LOSSES:
             message += f"; not retried: its worker was lost {losses} times"
-        fields.update(status=ERROR, error_message=message, exception_class="autotask.exceptions.WorkerLost")
+        fields.update(status=ERROR, error_message=message, exception_class=full_name(WorkerLost))
     if fields["status"] != WAITING:
-        fields.update(finished_at=now, expires_at=now + dt.timedelta(seconds=task["ttl"]))
+        fields.update(finished_at=now, expires_at=expiry.expires_at(fields["status"], now, task["ttl"]))
 
     def attempt() -> int:
         with db.write_transaction(using):

@@ -15,8 +15,9 @@ from typing import Any, Sequence
 
 from django.db import connections
 
-from .. import db
+from .. import db, history
 from ..task import DONE, RUNNING, WAITING
+from . import expiry
 from .claim import WorkerIdentity
 from .sql import adapters, column_namer, models as _models
 
@@ -52,11 +53,13 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
         else:  # finished: run_at stays as it was (NULL keeps it)
             run_at, result = None, outcome.result
             finished_at = db_time(task["finished_at"])
-            expires_at = db_time(task["finished_at"] + dt.timedelta(seconds=task["ttl"]))
+            expires = expiry.expires_at(outcome.status, task["finished_at"], task["ttl"])
+            expires_at = None if expires is None else db_time(expires)
         progress = 100 if outcome.status == DONE else None  # NULL keeps what the task reported
+        runner_pid = None if outcome.status == WAITING else task.get("runner_pid")  # set by the runner that ran it
         return (
             outcome.status, db_time(task["started_at"]), outcome.error_message, outcome.exception_class,
-            outcome.traceback, run_at, finished_at, expires_at, result, progress, outcome.attempts_delta,
+            outcome.traceback, run_at, finished_at, expires_at, result, progress, runner_pid, outcome.attempts_delta,
             db_uuid(task["id"]),
         )
 
@@ -68,6 +71,9 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
             records = [(task, outcome) for task, outcome in runs if task["id"] in held]
             if records:  # one statement run for the whole batch (pipelined on PostgreSQL)
                 cursor.executemany(update_sql, [params(task, outcome) for task, outcome in records])
+            retried = [(task, outcome) for task, outcome in records if outcome.status == WAITING and not outcome.attempts_delta]
+            if retried:  # rare: only a batch with a failed attempt to be run again reads and writes history
+                _keep_attempts(using, worker, retried)
             for task, outcome in records:
                 if task.get("schedule_id") and outcome.status != WAITING:
                     models.Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
@@ -76,6 +82,19 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
         return [task["id"] in held for task, _ in runs]
 
     return db.retry_locked(attempt, "finish")
+
+
+def _keep_attempts(using: str, worker: WorkerIdentity, retried: Sequence[tuple[dict[str, Any], Outcome]]) -> None:
+    """Append each failed attempt that will run again to its task's ``history``
+    (inside ``finish``'s transaction, whose lock on the rows is held)."""
+    Task = _models().Task
+    stored = dict(Task.objects.using(using).filter(pk__in=[task["id"] for task, _ in retried]).values_list("id", "history"))
+    for task, outcome in retried:
+        attempt = history.entry(
+            task["attempts"], task["started_at"], task["finished_at"], worker.label, task.get("runner_pid"),
+            outcome.error_message, outcome.exception_class, outcome.traceback,
+        )
+        Task.objects.using(using).filter(pk=task["id"]).update(history=history.appended(stored.get(task["id"]), attempt))
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,7 +112,7 @@ def _finish_statements(using: str, vendor: str) -> tuple[str, str]:
         [f"{column(name)} = %s" for name in ("status", "started_at", "error_message", "exception_class", "traceback")]
         + [f"{column('run_at')} = COALESCE(%s, {column('run_at')})"]
         + [f"{column(name)} = %s" for name in ("finished_at", "expires_at", "result")]
-        + [f"{column('progress')} = COALESCE(%s, {column('progress')})"]
+        + [f"{column('progress')} = COALESCE(%s, {column('progress')})", f"{column('runner_pid')} = %s"]
         + [f"{column('attempts')} = {column('attempts')} + %s", f"{column('worker_id')} = NULL"]
     )
     return held, f"UPDATE {table} SET {assignments} WHERE {column('id')} = %s"

@@ -7,7 +7,6 @@ What is stored comes from a task definition: anything with a ``path``
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import itertools
 import logging
@@ -20,6 +19,7 @@ from .. import db, signals, timeutil
 from ..execution import supervisor
 from ..options import TaskOptions
 from ..task import CANCELLED, RUNNING, WAITING
+from . import expiry
 from .sql import adapters, models
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def cancel(task_id: uuid.UUID) -> bool:
     cancelled = tasks.filter(status=WAITING).update(
         status=CANCELLED,
         finished_at=now,
-        expires_at=now + dt.timedelta(seconds=row["ttl"]),
+        expires_at=expiry.expires_at(CANCELLED, now, row["ttl"]),
         error_message="cancelled before it ran",
         exception_class="autotask.exceptions.TaskCancelled",
     )

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autotask', '0003_task_name_queue_priority'),
+        ('autotask', '0005_task_history'),
     ]
 
     operations = [
