@@ -14,13 +14,14 @@ worker (run again); schedules as ``schedules.claim_due`` expects them.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Callable
 
 from django.db import connections, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Value
 from django.db.models.functions import Greatest
 
-from . import db, schedules, signals, timeutil
+from . import db, history, schedules, signals, timeutil
 from .conf import conf
 from .execution import supervisor
 from .task import CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
@@ -86,10 +87,39 @@ def retry_tasks(tasks: QuerySet) -> Summary:
     tasks = _on_autotask_db(tasks)
     total = tasks.count()
     fields = retry_fields(timeutil.now())
-    retried = _in_chunks(tasks.filter(status__in=(ERROR, CANCELLED)), lambda chunk: chunk.update(**fields))
+
+    def retry(chunk: QuerySet) -> int:
+        _keep_last_attempts(chunk)
+        return chunk.update(**fields)
+
+    retried = _in_chunks(tasks.filter(status__in=(ERROR, CANCELLED)), retry)
     if retried:
         _wake_workers(tasks.db)
     return {"retried": retried, "other": total - retried}
+
+
+def _keep_last_attempts(chunk: QuerySet) -> None:
+    """Before a retry clears a chunk's run record: append each task's last attempt to its
+    history (one read of the chunk and one executemany, not a statement per row)."""
+    rows = list(chunk.filter(started_at__isnull=False).select_for_update().values("pk", *history.FIELDS))
+    updates = []
+    for row in rows:
+        every = history.attempts(row)
+        if len(every) > len(json.loads(row["history"] or "[]")):  # the last attempt is not in the history yet
+            attempt = every[-1]
+            entry = history.entry(
+                attempt.number, attempt.started_at, attempt.finished_at, attempt.worker, attempt.runner_pid,
+                attempt.error_message, attempt.exception_class, attempt.traceback, status=attempt.status,
+            )
+            updates.append((history.appended(row["history"], entry), row["pk"]))
+    if updates:
+        Task = _models().Task
+        connection = connections[chunk.db]
+        column = lambda name: connection.ops.quote_name(Task._meta.get_field(name).column)  # noqa: E731
+        sql = f"UPDATE {connection.ops.quote_name(Task._meta.db_table)} SET {column('history')} = %s WHERE {column('id')} = %s"
+        adapt = Task._meta.pk.get_db_prep_value
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(text, adapt(pk, connection)) for text, pk in updates])
 
 
 def run_tasks_now(tasks: QuerySet) -> Summary:

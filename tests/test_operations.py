@@ -42,6 +42,9 @@ def test_run_now_and_retry_wake_a_sleeping_worker(processes):
     assert operations.retry_tasks(Task.objects.filter(pk=failing.id)) == {"retried": 1, "other": 0}
     assert failing.wait(timeout=60) == "fixed"
     assert (row(failing).attempts, row(failing).error_message, row(failing).traceback) == (1, "", "")
+    before, after = failing.attempts_history  # the failed attempt is kept across the retry
+    assert (before.status, after.status) == (ERROR, DONE)
+    assert before.exception_class and before.started_at < after.started_at
 
 
 def test_an_extra_run_of_a_schedule_runs_once_and_keeps_its_next_due_time(processes):
