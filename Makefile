@@ -1,5 +1,6 @@
 # Two commands for a newcomer (each sets up its own virtualenv):
 #   make demo   - the example project on SQLite with its companion worker: http://127.0.0.1:8000/
+#                 and the admin's dashboard (login demo / demo)
 #   make test   - the whole test suite (DBS="sqlite postgresql mysql" for more databases)
 
 PYTHON ?= python3
@@ -40,7 +41,9 @@ demo:
 	@test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
 	@$(DEMO_VENV)/bin/python -m pip install -q -e .
 	cd example && ../$(DEMO_VENV)/bin/python manage.py migrate -v0
-	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ to see tasks being stored, run and finished. Ctrl-C stops."
+	@cd example && ../$(DEMO_VENV)/bin/python manage.py demo_login
+	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ to see tasks being stored, run and finished;"
+	@echo "the admin's dashboard: http://127.0.0.1:$(DEMO_PORT)/admin/autotask/dashboard/ (user demo, password demo). Ctrl-C stops."
 	cd example && ../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
 benchmark:

@@ -77,7 +77,7 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
     finally:
         if not connection.in_atomic_block:
             connection.close()
-    missing = {"autotask_task", "autotask_schedule", "autotask_worker"} - set(tables)
+    missing = {"autotask_task", "autotask_schedule", "autotask_worker", "autotask_minutestats"} - set(tables)
     if missing and running_command() not in MIGRATION_COMMANDS:
         messages.append(
             Warning(

@@ -65,6 +65,7 @@ SETTINGS: dict[str, Setting] = {
     "INTERRUPT_GRACE": Setting(
         5, (int, float), "seconds a cancelled, timed-out or stopped task has to stop once interrupted; a task still running then (blocked in C code) is recorded as the interrupt says and its worker process replaced"
     ),
+    "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 
 

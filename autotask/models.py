@@ -65,6 +65,7 @@ class Schedule(models.Model):
     timezone = models.CharField(max_length=64, blank=True)
     signature = models.CharField(max_length=255, help_text="changes when the schedule's meaning changes")
     active = models.BooleanField(default=True, help_text="False once its function is gone")
+    paused = models.BooleanField(default=False, help_text="paused in the admin: no runs until resumed")
     next_run_at = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_status = models.CharField(max_length=10, blank=True)
@@ -159,6 +160,37 @@ class Task(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class Dashboard(Task):
+    """No table of its own: the admin's entry for autotask's dashboard (``autotask.admin``),
+    so that the admin index and its navigation list it beside the tables."""
+
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "dashboard"
+
+
+class MinuteStats(models.Model):
+    """What one worker recorded in one minute: runs by outcome and a histogram of pickup
+    delays (start minus due time). Each worker upserts its rows once per heartbeat, so the
+    dashboard's per-minute figures never scan the task table; rows older than two hours
+    are removed."""
+
+    minute = models.DateTimeField(help_text="the minute's start")
+    worker_id = models.UUIDField()
+    done = models.PositiveIntegerField(default=0, help_text="runs that ended DONE")
+    failed = models.PositiveIntegerField(default=0, help_text="runs that ended ERROR")
+    retried = models.PositiveIntegerField(default=0, help_text="runs that failed and will run again")
+    cancelled = models.PositiveIntegerField(default=0, help_text="runs stopped by a cancel")
+    pickup = models.TextField(default="{}", help_text="JSON: pickup delay bucket -> runs (autotask.stats)")
+
+    class Meta:
+        verbose_name_plural = "minute stats"
+        constraints = [models.UniqueConstraint(fields=["minute", "worker_id"], name="autotask_minutestats_one_row")]
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M} {self.worker_id}"
 
 
 class Worker(models.Model):

@@ -197,7 +197,8 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
     (runs never overlap). Missed due times coalesce: however many due times
     have passed when a schedule's run is made (downtime, a busy worker, a long
     previous run), it runs once, and its next due time is its first after
-    ``now`` on its own grid (a periodic schedule keeps its phase).
+    ``now`` on its own grid (a periodic schedule keeps its phase). A paused
+    schedule (``operations.pause_schedules``) is skipped; ``sync()`` never unpauses one.
     """
     from .models import Task
 
@@ -205,7 +206,7 @@ def claim_due(now: dt.datetime) -> tuple[int, bool]:
     using = db.alias()
     created, waiting = 0, False
     aware_now = timeutil.aware(now)
-    due_rows = Schedule.objects.using(using).filter(active=True, next_run_at__lte=now)
+    due_rows = Schedule.objects.using(using).filter(active=True, paused=False, next_run_at__lte=now)
     for row in due_rows.values("id", "function", "next_run_at", "ttl", *RUN_FIELDS):
         spec = REGISTRY.get(row["function"])
         if spec is None:
@@ -253,11 +254,23 @@ def _claim_one(Task: Any, Schedule: Any, row: dict[str, Any], following: dt.date
         return 0
 
 
+def first_due_after(function: str, stored: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """The first due time after ``now`` of a schedule whose stored next due time is
+    ``stored`` (for one that resumes after a pause: no catch-up). A periodic schedule
+    stays on its fixed-rate grid. None if ``function`` is no registered schedule."""
+    if stored is not None and stored > now:
+        return stored
+    if not _is_registered(function):
+        return None
+    spec = REGISTRY[function]
+    return spec.next_after(stored, now) if stored is not None else spec.first_due(now)
+
+
 def next_due_time() -> dt.datetime | None:
     return (
         _schedule_model()
         .objects.using(db.alias())
-        .filter(active=True, next_run_at__isnull=False)
+        .filter(active=True, paused=False, next_run_at__isnull=False)
         .order_by("next_run_at")
         .values_list("next_run_at", flat=True)
         .first()

@@ -273,6 +273,108 @@ def scenario_schedules(system: System, ctx: Context) -> dict:
     return {"runs": len(delays), **summary_ms(delays)}
 
 
+DASHBOARD_ROWS = 1_000_000
+
+
+def _fill_tasks(db: str, rows: int) -> None:
+    """``rows`` task rows as a busy day leaves them, in one statement: 85% DONE over the last
+    24 h, 3% WAITING and due, 4% WAITING later, 5% ERROR, 3% CANCELLED (time-ordered ids), in
+    three queues, 5% of priority 10."""
+    from django.db import connection
+
+    columns = (
+        "id, function, name, queue_name, priority, arguments, status, run_at, retries, ttl, attempts, losses, "
+        "created_at, started_at, finished_at, expires_at, result, error_message, exception_class, traceback, worker, "
+        "cancel_requested"
+    )
+    queue = "CASE WHEN i % 10 = 0 THEN 'mail' WHEN i % 10 = 1 THEN 'reports' ELSE 'default' END"
+    priority = "CASE WHEN i % 20 = 0 THEN 10 ELSE 0 END"
+    status = ("CASE WHEN i % 100 < 85 THEN 'DONE' WHEN i % 100 < 92 THEN 'WAITING' WHEN i % 100 < 97 THEN 'ERROR' "
+              "ELSE 'CANCELLED' END")
+    error = "CASE WHEN i % 100 >= 92 THEN 'ValueError: bad input' ELSE '' END"
+    finished = "CASE WHEN i % 100 < 85 OR i % 100 >= 92 THEN {} END"  # NULL for the waiting ones
+    arguments = """'{"args":[1],"kwargs":{}}'"""
+    if db == "sqlite":
+        offset = f"CASE WHEN i % 100 BETWEEN 88 AND 91 THEN i * 0.01 ELSE -86400.0 + i * 86400.0 / {rows} END"
+        at = "strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {}))"
+        t, expires = at.format(offset), at.format(offset + " + 86400")
+        rows_of = f"WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {rows - 1}) "
+        source, task_id, false = "FROM n", "printf('%012x7%019x', 1700000000000 + i, i)", "0"
+    else:
+        offset = (f"CASE WHEN i % 100 BETWEEN 88 AND 91 THEN i * interval '10 milliseconds' "
+                  f"ELSE interval '-1 day' + i * interval '86400 seconds' / {rows} END")
+        t = f"(now() + {offset})"
+        expires = f"({t} + interval '1 day')"
+        rows_of, source, false = "", f"FROM generate_series(0, {rows - 1}) AS i", "false"
+        task_id = "(lpad(to_hex(1700000000000 + i), 12, '0') || '7' || lpad(to_hex(i), 19, '0'))::uuid"
+    sql = (
+        f"{rows_of}INSERT INTO autotask_task ({columns}) SELECT {task_id}, 'bench.tasks.f' || (i % 7), '', {queue}, "
+        f"{priority}, {arguments}, "
+        f"{status}, {t}, 0, 86400, 1, 0, {t}, {finished.format(t)}, {finished.format(t)}, {finished.format(expires)}, "
+        f"'null', {error}, '', '', 'bench:1', {false} {source}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.replace("%", "%%"), [])
+
+
+def _fill_the_rest(now) -> None:
+    """What else the dashboard reads: 4 live workers running 8 tasks, 20 schedules, and
+    2 hours of the workers' per-minute figures."""
+    import datetime as dt
+
+    from autotask.models import MinuteStats, Schedule, Task, Worker
+
+    workers = [
+        Worker.objects.create(host="bench", pid=i, started_at=now, heartbeat_at=now, tasks_done=1000, queues="" if i else "mail")
+        for i in range(4)
+    ]
+    Task.objects.bulk_create([
+        Task(function="bench.tasks.slow", status="RUNNING", run_at=now, created_at=now, started_at=now,
+             worker_id=workers[i % 4].id, worker=f"bench:{i % 4}", attempts=1)
+        for i in range(8)
+    ])
+    Schedule.objects.bulk_create([
+        Schedule(function=f"bench.tasks.schedule_{i}", kind="periodic", expression=f"every {60 * (i + 1)} s",
+                 signature=str(i), next_run_at=now + dt.timedelta(minutes=i), last_run_at=now, last_status="DONE")
+        for i in range(20)
+    ])
+    minute = now.replace(second=0, microsecond=0)
+    pickup = json.dumps({str(b): 10 + b % 7 for b in range(40, 60)})
+    MinuteStats.objects.bulk_create([
+        MinuteStats(minute=minute - dt.timedelta(minutes=m), worker_id=w.id, done=300 + m, failed=m % 5, pickup=pickup)
+        for m in range(120) for w in workers
+    ])
+
+
+def scenario_dashboard(system: System, ctx: Context) -> dict:
+    """The admin dashboard's data endpoint with 1,000,000 task rows (--quick: 200,000)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    rows = ctx.n(DASHBOARD_ROWS, 200_000)
+    system.reset()
+    started = time.monotonic()
+    _fill_tasks(ctx.db, rows)
+    _fill_the_rest(timezone.now())
+    if ctx.db == "postgresql":  # as autovacuum leaves a table that has had a while
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE autotask_task")
+    fill_s = time.monotonic() - started
+    system.checkpoint()
+    out = ctx.workdir / "dashboard.json"
+    client = start([sys.executable, str(PROJECTS / "dashboard_client.py"), "30", str(out)], ctx.log("dashboard"),
+                   {"DJANGO_SETTINGS_MODULE": "autotask_bench.settings_admin"})
+    if client.wait(timeout=600):
+        raise RuntimeError(f"the dashboard client failed; see {ctx.log('dashboard')}")
+    result = json.loads(out.read_text())
+    system.reset()
+    from autotask.models import MinuteStats, Schedule
+
+    MinuteStats.objects.all().delete()
+    Schedule.objects.all().delete()
+    return {"rows": rows, "fill_s": round(fill_s, 1), **result}
+
+
 if __name__ == "__main__":
     common.main(
         System,
@@ -280,5 +382,6 @@ if __name__ == "__main__":
             "companion": scenario_companion, "idle_companion": scenario_idle_companion, "schedules": scenario_schedules,
             "scaleout": scenario_scaleout, "priority_latency": scenario_priority_latency,
             "concurrency_memory": scenario_concurrency_memory, "gunicorn_memory": scenario_gunicorn_memory,
+            "dashboard": scenario_dashboard,
         },
     )

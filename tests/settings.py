@@ -19,6 +19,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    "django.contrib.staticfiles",
     "autotask",
     "tests",
 ]
@@ -37,6 +38,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 ROOT_URLCONF = "tests.urls"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # logins in tests: no key stretching
+STATIC_URL = "/static/"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
@@ -100,6 +103,7 @@ AUTOTASK_WORKER_MONITOR_INTERVALL = 0.5
 AUTOTASK_STOP_GRACE = float(os.environ.get("AUTOTASK_TEST_STOP_GRACE", "30"))
 AUTOTASK_WORKER_MAX_TASKS = int(os.environ["AUTOTASK_TEST_MAX_TASKS"]) if os.environ.get("AUTOTASK_TEST_MAX_TASKS") else None
 AUTOTASK_WORKER_MAX_MEMORY_MB = float(os.environ.get("AUTOTASK_TEST_MAX_MEMORY_MB", "0")) or None
+AUTOTASK_DASHBOARD_REFRESH = 0.5
 AUTOTASK_TIMEOUT_MODE = os.environ.get("AUTOTASK_TEST_TIMEOUT_MODE", "process")
 AUTOTASK_CLEAN_INTERVALL = float(os.environ.get("AUTOTASK_TEST_CLEAN_INTERVALL", "600"))
 AUTOTASK_WORKER_PROCESSES = int(os.environ.get("AUTOTASK_TEST_PROCESSES", "1"))

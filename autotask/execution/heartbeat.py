@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.db import DatabaseError
 
-from .. import db, queue, timeutil
+from .. import db, queue, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested
 from .interrupts import interrupt
@@ -73,3 +73,4 @@ class Heartbeat:
         if not beat and not worker.stopping.is_set():
             logger.warning("this worker was presumed lost by another; registering again")
             worker.register()
+        stats.flush(worker.identity.id)  # the dashboard's run figures (autotask.stats)

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 from django.db import DatabaseError, ProgrammingError, connections
 from django.utils.module_loading import autodiscover_modules
 
-from .. import db, queue, schedules, timeutil
+from .. import db, queue, schedules, stats, timeutil
 from ..conf import conf
 from ..options import check_queue_name
 from ..queue import Outcome, WorkerIdentity
@@ -140,6 +140,7 @@ class Worker:
                 if not slot.abandoned:
                     slot.join(timeout=5)
             self.waker.close()
+            stats.flush(self.identity.id)  # the dashboard's run figures (autotask.stats)
             self._unregister()
             connections.close_all()
             logger.info("worker stopped worker=%s tasks_done=%s", self.identity.label, self.tasks_done)
@@ -184,12 +185,12 @@ class Worker:
 
     def _wait_for_tables(self) -> bool:
         """Missing migrations never crash anything: wait, and say why."""
-        from ..models import Schedule, Task, Worker as WorkerRow
+        from ..models import MinuteStats, Schedule, Task, Worker as WorkerRow
 
         warned = False
         while not self.stopping.is_set():
             try:
-                for model in (Task, Schedule, WorkerRow):
+                for model in (Task, Schedule, WorkerRow, MinuteStats):  # MinuteStats: the latest migration
                     model.objects.using(self.using).exists()
                 if warned:
                     logger.info("autotask's tables exist now; starting")

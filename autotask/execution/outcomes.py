@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 
 from django.db import InterfaceError, OperationalError
 
-from .. import db, failures, queue, signals, timeutil
+from .. import db, failures, queue, signals, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
 from ..loader import full_name
@@ -71,6 +71,7 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
     if not ran:
         return
     held = until_recorded(using, lambda: queue.finish(worker, ran))
+    stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
     for (task, outcome), was_held in zip(ran, held):
         log_outcome(task, outcome, was_held)
         if was_held and outcome.status in FINISHED and signals.task_finished.receivers:
