@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autotask', '0005_task_history'),
+        ('autotask', '0006_schedule_paused_minutestats'),
     ]
 
     operations = [
