@@ -42,7 +42,7 @@ def _models():
 
 def cancel_tasks(tasks: QuerySet) -> Summary:
     """As ``DelayedTask.cancel()``: a WAITING task ends CANCELLED at once (and ``task_finished``
-    is sent for it, if anything receives it); a RUNNING one is asked to stop (its worker stops
+    is sent for it); a RUNNING one is asked to stop (its worker stops
     it, and it ends CANCELLED); a finished one is left as it is.
 
     Returns ``cancelled`` (were waiting), ``stopping`` (were running) and ``finished``.
@@ -54,11 +54,9 @@ def cancel_tasks(tasks: QuerySet) -> Summary:
         status=CANCELLED, finished_at=now, expires_at=_cancelled_expiry(now), error_message="cancelled before it ran",
         exception_class="autotask.exceptions.TaskCancelled",
     )
-    ended: list[tuple[Any, str]] = []  # (id, function) of the tasks cancelled, for task_finished's receivers
+    ended: list[tuple[Any, str]] = []  # (id, function) of the tasks cancelled, for task_finished
 
     def cancel_waiting(chunk: QuerySet) -> int:
-        if not signals.task_finished.receivers:
-            return chunk.update(**fields)
         rows = list(chunk.select_for_update().values_list("id", "function"))  # locked: no worker takes them now
         ended.extend(rows)
         return chunk.filter(pk__in=[task_id for task_id, _ in rows]).update(**fields)

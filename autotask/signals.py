@@ -45,19 +45,47 @@ def send_safely(signal: Signal, sender: Any, task: Any, **extra: Any) -> None:
             )
 
 
-def sender_of(path: str) -> Any:
-    """What the task stored under ``path`` names as its signals' sender (its path, if it can't be imported here)."""
-    from .definitions import runnable
+def started(runnable: Any, task: Any, row: dict[str, Any]) -> None:
+    """A run starts in this worker: ``task_started``, and the runnable's own ``on_started(task, row)``
+    if it has one (an adapter's way to act on every run of its tasks without costing other tasks)."""
+    if task_started.receivers:
+        send_safely(task_started, runnable.sender, task, row=row)
+    hook = getattr(runnable, "on_started", None)
+    if hook is not None:
+        _call_safely(hook, task, row)
 
+
+def finished(runnable: Any, task: Any, status: str, row: dict[str, Any] | None = None, outcome: Any = None) -> None:
+    """A task ended (its outcome is recorded): ``task_finished``, and the runnable's own
+    ``on_finished(task, status, row, outcome)`` if it has one. ``runnable`` is None where the
+    task's function can't be imported here; ``row`` and ``outcome`` are None outside a run."""
+    if task_finished.receivers:
+        sender = runnable.sender if runnable is not None else getattr(row, "get", lambda _: None)("function")
+        send_safely(task_finished, sender, task, status=status, row=row, outcome=outcome)
+    hook = getattr(runnable, "on_finished", None)
+    if hook is not None:
+        _call_safely(hook, task, status, row, outcome)
+
+
+def _call_safely(hook: Any, task: Any, *args: Any) -> None:
     try:
-        return runnable(path).sender
-    except ImportError:
-        return path
+        hook(task, *args)
+    except Exception as exc:
+        logger.error("task hook failed hook=%r task=%s error=%r", hook, getattr(task, "id", task), exc, exc_info=exc)
 
 
 def announce_finished(task_id: Any, path: str, status: str) -> None:
-    """``task_finished`` for a task that ended outside a run (cancelled before it ran, its worker lost)."""
-    if task_finished.receivers:
-        from .handle import DelayedTask
+    """A task ended outside a run (cancelled before it ran, its worker lost): as ``finished``."""
+    from .definitions import runnable
+    from .handle import DelayedTask
 
-        send_safely(task_finished, sender_of(path), DelayedTask(task_id), status=status)
+    try:
+        found = runnable(path)
+    except ImportError:
+        found = None
+    if found is None and not task_finished.receivers:
+        return
+    if found is None:
+        send_safely(task_finished, path, DelayedTask(task_id), status=status, row=None, outcome=None)
+        return
+    finished(found, DelayedTask(task_id), status)

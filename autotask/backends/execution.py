@@ -22,7 +22,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
-from .. import definitions, queue, serialization, signals
+from .. import definitions, queue, serialization
 from ..handle import current_task
 from ..retry import DEFAULT
 from ..task import DONE, RUNNING
@@ -45,6 +45,14 @@ class DjangoTask:
     @property
     def sender(self) -> Task:
         return self.task
+
+    # Django's signals for its tasks, from the worker's hooks (``autotask.signals.started``
+    # and ``finished``): only django.tasks runs pay for them.
+    def on_started(self, handle: Any, row: dict[str, Any]) -> None:
+        _forward(task_started, self.task, handle, RUNNING, row, None)
+
+    def on_finished(self, handle: Any, status: str, row: dict[str, Any] | None, outcome: Any) -> None:
+        _forward(task_finished, self.task, handle, status, row, outcome)
 
     def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         task = self.task
@@ -141,14 +149,4 @@ def _forward(signal: Signal, sender: Any, task: Any, status: str, row: Any, outc
     send_robustly(signal, result)
 
 
-def on_started(sender: Any, task: Any, row: Any = None, **kwargs: Any) -> None:
-    _forward(task_started, sender, task, RUNNING, row, None)
-
-
-def on_finished(sender: Any, task: Any, status: str, row: Any = None, outcome: Any = None, **kwargs: Any) -> None:
-    _forward(task_finished, sender, task, status, row, outcome)
-
-
 definitions.register_adapter(adapter)
-signals.task_started.connect(on_started, dispatch_uid="autotask.backends.started")
-signals.task_finished.connect(on_finished, dispatch_uid="autotask.backends.finished")

@@ -74,13 +74,10 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
     stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
     for (task, outcome), was_held in zip(ran, held):
         log_outcome(task, outcome, was_held)
-        if was_held and outcome.status in FINISHED and signals.task_finished.receivers:
+        if was_held and outcome.status in FINISHED:
             from ..handle import DelayedTask
 
-            sender = task["runnable"].sender if "runnable" in task else task["function"]
-            signals.send_safely(
-                signals.task_finished, sender, DelayedTask(task["id"]), status=outcome.status, row=task, outcome=outcome
-            )
+            signals.finished(task.get("runnable"), DelayedTask(task["id"]), outcome.status, task, outcome)
 
 
 def until_recorded(using: str, record: Callable[[], T]) -> T:

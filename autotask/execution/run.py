@@ -61,8 +61,7 @@ def execute(task: dict[str, Any], call: Call, runnables: dict[str, Any]) -> Outc
     else:
         logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
         with running(task["id"]) as handle:
-            if signals.task_started.receivers:
-                signals.send_safely(signals.task_started, runnable.sender, handle, row=task)
+            signals.started(runnable, handle, task)
             outcome = call(runnable, args, kwargs, task)
     task["finished_at"] = timeutil.now()
     return outcome
