@@ -22,7 +22,8 @@ if __name__ == "__main__":
             while (sup is None or sup.process is None) and time.monotonic() < deadline:
                 time.sleep(0.01)
                 sup = supervisor.current()
-            print(f"child {os.getpid()} companion {sup.process.pid if sup and sup.process else 'none'}", flush=True)
+            line = f"child {os.getpid()} companion {sup.process.pid if sup and sup.process else 'none'}\n"
+            os.write(1, line.encode())  # one write: the two children's lines never interleave
             sys.stdin.read()
             os._exit(0)
         children.append(pid)

@@ -74,7 +74,7 @@ def _block_signals_and_sleep(seconds, key):
     return "not reached"
 
 
-@delayed_task(timeout=1)
+@delayed_task(timeout=4)  # long enough for a loaded machine's runner to start it
 def deaf_past_timeout(seconds, key):
     return _block_signals_and_sleep(seconds, key)
 

@@ -87,8 +87,12 @@ def test_forked_serving_processes_each_get_their_own_companion(processes):
         env=subprocess_env(AUTOTASK_TEST_AUTOSTART="1"), text=True, start_new_session=True,
     )
     processes.started.append(process)
-    lines = [process.stdout.readline().split() for _ in range(2)]
-    children = {int(line[1]): int(line[3]) for line in lines}
+    children = {}
+    while len(children) < 2:  # the children's lines (anything else printed is skipped)
+        line = process.stdout.readline()
+        assert line, "tests.run_fork ended before both children reported"
+        if match := re.fullmatch(r"child (\d+) companion (\d+)\n", line):
+            children[int(match[1])] = int(match[2])
     companions = set(children.values())
     assert len(companions) == 2 and all(alive(pid) for pid in companions)
     for child, companion in children.items():

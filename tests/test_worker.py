@@ -183,8 +183,9 @@ def test_killed_worker_without_retries_ends_error_saying_so(processes):
 
 def test_a_killed_worker_s_batch_runs_again_none_started_ends_error(processes):
     """Quick tasks are claimed in batches: after a kill -9, the batch's tasks that
-    never started (or whose outcome wasn't written yet) run again, retries or not."""
-    victim = processes.worker()
+    never started (or whose outcome wasn't written yet) run again, retries or not.
+    "Quick" is 10 s here, so that a loaded machine's slow runs still come in one batch."""
+    victim = processes.worker(AUTOTASK_TEST_QUICK_TASK="10")
     tasks.noop().wait(timeout=60)  # a quick run, so the next claim takes a batch
     with transaction.atomic():  # stored at once: one claim takes them all
         first = tasks.record("before")

@@ -30,12 +30,12 @@ from .. import db, queue, schedules, stats, timeutil
 from ..conf import conf
 from ..options import check_queue_name
 from ..queue import Outcome, WorkerIdentity
-from . import interrupts, outcomes
+from . import interrupts, outcomes, slots
 from .child import EXIT_OK
 from .heartbeat import Heartbeat
 from .interrupts import Interrupts
 from .maintenance import Maintenance
-from .slots import QUICK_TASK, Slot
+from .slots import Slot
 from .wakeup import Waker
 
 logger = logging.getLogger(__name__)
@@ -252,7 +252,7 @@ class Worker:
         self._claim_schedules(timeutil.now())
         # As many as the last run's time says fit in QUICK_TASK seconds: quick tasks
         # come in batches, and no batch holds tasks long from other workers.
-        per_slot = max(1, min(conf.CLAIM_BATCH, int(QUICK_TASK / max(self.last_duration, 1e-6))))
+        per_slot = max(1, min(conf.CLAIM_BATCH, int(slots.QUICK_TASK / max(self.last_duration, 1e-6))))
         handed = 0
         for slot in free:
             batch = queue.claim(self.identity, per_slot)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUICK_TASK = 0.05  # seconds: while tasks are this quick, a slot takes several at once
+QUICK_TASK = 0.05  # seconds: while tasks are this quick, a slot takes several at once (read at use: tests raise it)
 
 
 class Slot:
