@@ -62,3 +62,12 @@ def test_every_page_is_in_a_contents_tree():
     for page in ("tutorial", "development", "releases"):
         assert f"   {page}\n" in index
         assert (DOCS / f"{page}.rst").exists()
+
+
+def test_every_setting_the_pages_name_exists():
+    from autotask.conf import SETTINGS
+
+    pages = [ROOT / "README.rst", *DOCS.rglob("*.rst")]
+    named = {name for page in pages if "_build" not in page.parts for name in re.findall(r"AUTOTASK_[A-Z_]+[A-Z]", page.read_text())}
+    unknown = {name for name in named if name[len("AUTOTASK_"):] not in SETTINGS and not name.startswith("AUTOTASK_TEST_")}
+    assert not unknown, f"the documentation names settings autotask doesn't have: {sorted(unknown)}"
