@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from django.core.management import get_commands
 
 import autotask
@@ -71,3 +72,11 @@ def test_every_setting_the_pages_name_exists():
     named = {name for page in pages if "_build" not in page.parts for name in re.findall(r"AUTOTASK_[A-Z_]+[A-Z]", page.read_text())}
     unknown = {name for name in named if name[len("AUTOTASK_"):] not in SETTINGS and not name.startswith("AUTOTASK_TEST_")}
     assert not unknown, f"the documentation names settings autotask doesn't have: {sorted(unknown)}"
+
+
+def test_the_readme_is_valid_restructuredtext():
+    """It is the package's long description too: a code host or an index renders it as it is."""
+    core = pytest.importorskip("docutils.core")
+    core.publish_string(
+        (ROOT / "README.rst").read_text(), writer="null", settings_overrides={"halt_level": 2, "report_level": 2}
+    )
