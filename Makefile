@@ -2,6 +2,7 @@
 #   make demo   - the example project on SQLite with its companion worker: http://127.0.0.1:8000/
 #                 and the admin's dashboard (login demo / demo)
 #   make test   - the whole test suite (DBS="sqlite postgresql mysql" for more databases)
+# and make docs - the documentation (docs/) in docs/_build/html, warnings as errors, its examples run as tests
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,13 +11,15 @@ DBS ?= sqlite
 PYTEST_ARGS ?=
 DEMO_VENV ?= .venv-demo
 DEMO_PORT ?= 8000
+DOCS_VENV ?= .venv-docs
+DOCS_DJANGO ?= Django>=5.2,<7
 
 DB_PACKAGES = $(if $(filter postgresql,$(DBS)),psycopg[binary]>=3.2) $(if $(filter mysql,$(DBS)),mysqlclient>=2.2)
 STAMP = $(VENV)/.installed-$(subst $(space),_,$(subst <,lt,$(subst >,gt,$(subst =,eq,$(subst $(comma),_,$(DJANGO) $(DBS))))))
 comma := ,
 space := $(subst ,, )
 
-.PHONY: test demo benchmark clean
+.PHONY: test demo docs benchmark clean
 
 $(STAMP): setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +49,20 @@ demo:
 	@echo "the admin's dashboard: http://127.0.0.1:$(DEMO_PORT)/admin/autotask/dashboard/ (user demo, password demo). Ctrl-C stops."
 	cd example && ../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
 
+$(DOCS_VENV)/.installed: setup.cfg
+	$(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DOCS_VENV)/bin/python -m pip install -q -e '.[docs]' '$(DOCS_DJANGO)'
+	touch $@
+
+# The html build, then the pages' examples run against a real worker (sphinx's doctest builder; see docs/conf.py).
+docs: $(DOCS_VENV)/.installed
+	$(DOCS_VENV)/bin/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	$(DOCS_VENV)/bin/python -m sphinx -W --keep-going -q -b doctest docs docs/_build/doctest
+	@echo "The documentation: docs/_build/html/index.html"
+
 benchmark:
 	python3 benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_VENV) build *.egg-info example/db.sqlite3*
+	rm -rf $(VENV) $(DEMO_VENV) $(DOCS_VENV) docs/_build build *.egg-info example/db.sqlite3*

@@ -1,4 +1,4 @@
-"""Takes the README's screenshots of the example project: ``python docs/screenshots.py``.
+"""Takes the documentation's screenshots (docs/_static/, shown in README.rst and docs/) of the example project: ``python docs/screenshots.py``.
 
 Runs the example project (``example/``, on a fresh SQLite database in a
 temporary directory) with ``runserver``, stores a few batches of its tasks,
