@@ -33,10 +33,8 @@ $(STAMP): setup.cfg
 test: $(STAMP)
 	@$(VENV)/bin/python -c "import django, sys; print('Python', sys.version.split()[0], 'Django', django.get_version())"
 	$(VENV)/bin/python -m django makemigrations autotask --check --dry-run --settings=tests.settings
-	@set -e; for db in $(DBS); do \
-		echo "=== tests on $$db"; \
-		AUTOTASK_TEST_DB=$$db $(VENV)/bin/python -m pytest $(PYTEST_ARGS); \
-	done
+	@# Several databases run at once, each in its own pytest process (tests/run_suites.py).
+	$(VENV)/bin/python -m tests.run_suites $(DBS) $(PYTEST_ARGS)
 	@echo "=== tests with USE_TZ = False (SQLite)"
 	AUTOTASK_TEST_USE_TZ=0 $(VENV)/bin/python -m pytest $(PYTEST_ARGS) tests/test_tasks.py tests/test_worker.py tests/test_schedules.py tests/test_transactions.py tests/test_history.py
 
