@@ -9,7 +9,7 @@ from django.core.checks import Error, Info, Warning, register
 from django.db import DatabaseError, connections
 
 from .command import running_command
-from .conf import SETTINGS, conf
+from .conf import SETTINGS, conf, stores_calls
 
 # Commands that create the tables, or run before them: no warning there.
 MIGRATION_COMMANDS = {"migrate", "makemigrations", "sqlmigrate", "showmigrations", "test", "flush"}
@@ -41,14 +41,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 @register()
 def check_active(app_configs: Any = None, **kwargs: Any) -> list:
     """An Info (shown by ``check``, never failing it): autotask is installed but does nothing."""
-    if conf.IS_ACTIVE:
+    if stores_calls():
         return []
     return [
         Info(
             "autotask is inactive (AUTOTASK_IS_ACTIVE is not set to True): task decorators return the plain "
             "functions, calls run at once in the calling process and return plain values, no worker starts "
             "and periodic and cron tasks never run",
-            hint="Set AUTOTASK_IS_ACTIVE = True to store calls and run them in workers; "
+            hint="Set AUTOTASK_IS_ACTIVE = True to store calls and run them in workers, or, in tests, "
+            "AUTOTASK_EAGER = True to run them at once and get handles; "
             "add 'autotask.I001' to SILENCED_SYSTEM_CHECKS if inactive is what you want.",
             id="autotask.I001",
         )
@@ -57,11 +58,12 @@ def check_active(app_configs: Any = None, **kwargs: Any) -> list:
 
 @register()
 def check_database(app_configs: Any = None, **kwargs: Any) -> list:
-    if not conf.IS_ACTIVE or conf.DATABASE not in settings.DATABASES:
+    if not stores_calls() or conf.DATABASE not in settings.DATABASES:
         return []
     connection = connections[conf.DATABASE]
     messages = []
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+    # Eager mode runs every call in the process that makes it: an in-memory database will do.
+    if connection.vendor == "sqlite" and connection.is_in_memory_db() and not conf.EAGER:
         messages.append(
             Error(
                 "autotask needs a database that worker processes can share; an in-memory SQLite database can't be",

@@ -34,6 +34,9 @@ SETTINGS: dict[str, Setting] = {
     "RETRY_DELAY": Setting(2, (int, float), "seconds before a failed delayed task is retried"),
     "CLEAN_INTERVALL": Setting(600, (int, float), "seconds between clean-ups of expired results"),
     # autotask's own.
+    "EAGER": Setting(
+        False, (bool,), "True: calls are stored and run at once in the calling process, and return finished handles; no worker starts (for tests)"
+    ),
     "WORKER_AUTOSTART": Setting(True, (bool,), "False: web processes start no companion worker"),
     "AUTOSTART_COMMANDS": Setting(("runserver",), (list, tuple), "management commands that start a companion"),
     "POLL_INTERVAL": Setting(None, (int, float), "seconds between checks for work from other processes where nothing wakes the worker (None: 0.01 on SQLite, 0.1 on MySQL/MariaDB; PostgreSQL uses LISTEN/NOTIFY)"),
@@ -84,3 +87,9 @@ class Conf:
 
 
 conf = Conf()
+
+
+def stores_calls() -> bool:
+    """Whether the decorators wrap and calls are stored: ``AUTOTASK_IS_ACTIVE``, or
+    ``AUTOTASK_EAGER`` (which stores calls too, and runs them at once)."""
+    return bool(conf.IS_ACTIVE or conf.EAGER)
