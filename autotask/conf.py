@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,27 @@ class Conf:
 conf = Conf()
 
 
+_eager: list[bool] = []  # AUTOTASK_EAGER once read; empty until then, and again after a change of settings
+
+
+def is_eager() -> bool:
+    """``AUTOTASK_EAGER``, read once: every call of a task asks, and a settings lookup
+    (of a setting most projects don't set) costs more than a few percent of a call.
+    ``override_settings`` (and pytest-django's ``settings``) clear it through ``setting_changed``."""
+    if not _eager:
+        _eager.append(bool(conf.EAGER))
+    return _eager[0]
+
+
+def _forget_eager(setting: str, **kwargs: Any) -> None:
+    if setting == "AUTOTASK_EAGER":
+        _eager.clear()
+
+
+setting_changed.connect(_forget_eager, dispatch_uid="autotask.conf.eager")
+
+
 def stores_calls() -> bool:
     """Whether the decorators wrap and calls are stored: ``AUTOTASK_IS_ACTIVE``, or
     ``AUTOTASK_EAGER`` (which stores calls too, and runs them at once)."""
-    return bool(conf.IS_ACTIVE or conf.EAGER)
+    return bool(conf.IS_ACTIVE or is_eager())

@@ -15,7 +15,7 @@ import inspect
 from typing import Any, Callable, Generic, Iterable, ParamSpec, TypeVar
 
 from . import names, queue, schedule_options, serialization, signals
-from .conf import conf, stores_calls
+from .conf import is_eager, stores_calls
 from .handle import DelayedTask, current_task
 from .loader import dotted_path
 from .options import DEFAULTS, TaskOptions, check_non_negative
@@ -114,7 +114,7 @@ class DelayedFunction(Generic[P, R]):
         handle = DelayedTask(queue.enqueue(self, arguments))
         if signals.task_enqueued.receivers:
             signals.send_safely(signals.task_enqueued, self, handle)
-        if conf.EAGER:
+        if is_eager():
             _run_eagerly([handle.id])
         return handle
 
@@ -135,7 +135,7 @@ class DelayedFunction(Generic[P, R]):
         if signals.task_enqueued.receivers:
             for handle in handles:
                 signals.send_safely(signals.task_enqueued, self, handle)
-        if conf.EAGER:
+        if is_eager():
             _run_eagerly([handle.id for handle in handles])
         return handles
 

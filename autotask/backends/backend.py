@@ -18,7 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .. import queue, serialization, signals, timeutil
-from ..conf import conf
+from ..conf import conf, is_eager
 from ..handle import DelayedTask
 from ..options import TaskOptions, check_queue_name
 from . import results
@@ -121,7 +121,7 @@ class AutotaskBackend(BaseTaskBackend):
         if signals.task_enqueued.receivers:
             signals.send_safely(signals.task_enqueued, task, DelayedTask(task_id))
         send_robustly(task_enqueued, result)
-        if conf.EAGER:  # run here and now (autotask.eager): the result of the finished task
+        if is_eager():  # run here and now (autotask.eager): the result of the finished task
             from .. import eager
 
             eager.run([task_id])
