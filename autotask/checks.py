@@ -67,7 +67,8 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
         messages.append(
             Error(
                 "autotask needs a database that worker processes can share; an in-memory SQLite database can't be",
-                hint="Use a file for the SQLite database NAME, or set AUTOTASK_IS_ACTIVE = False.",
+                hint="Use a file for the SQLite database NAME; in tests, AUTOTASK_EAGER = True (no worker) "
+                "or AUTOTASK_IS_ACTIVE = False will do with this one.",
                 id="autotask.E003",
             )
         )
