@@ -12,7 +12,9 @@ worker loop adds, and eager mode does not:
 - no ``timeout`` (nothing interrupts the run) and no cancel while it runs
   (``cancel()`` afterwards finds it finished and returns False);
 - schedules (``@periodic_task``, ``@cron_task``) never run by themselves: no
-  worker starts in eager mode.
+  worker starts in eager mode;
+- the dashboard's per-minute figures, which workers count and write with
+  their heartbeats, leave eager runs out (the task rows are there as always).
 
 Inside a transaction (a Django ``TestCase`` is one) the task runs at once, in
 that transaction, on the caller's connection: it sees the caller's

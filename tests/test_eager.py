@@ -19,7 +19,7 @@ from django.utils import timezone
 
 import autotask
 import autotask.signals
-from autotask import TaskError
+from autotask import TaskError, stats
 from autotask.apps import should_start_companion
 from autotask.checks import check_active, check_database, check_settings
 from autotask.models import Task as TaskRow
@@ -83,6 +83,14 @@ def test_the_task_runs_in_the_calling_process_and_no_worker_is_involved(style):
     assert handle.result == "here"
     assert list(Note.objects.values_list("key", "value", "pid")) == [("here", "v", os.getpid())]
     assert not Worker.objects.exists()
+
+
+@both_styles
+def test_eager_runs_are_left_out_of_the_workers_figures_for_the_dashboard(style, monkeypatch):
+    counted = []
+    monkeypatch.setattr(stats, "record", lambda runs, held: counted.append(runs))
+    assert tasks.add(1, 2).result == 3
+    assert counted == []  # no heartbeat would ever write them (and they'd mix into a worker's)
 
 
 @both_styles

@@ -81,8 +81,9 @@ def run_task(task: dict[str, Any], worker: WorkerIdentity, call: Call = call_her
     """Run a task that ``queue.claim`` (or ``queue.claim_task``) returned for ``worker``,
     here and now in this thread, and record how it ended (as a worker would: retries,
     signals, the run record). For running tasks outside a worker loop (``autotask.eager``):
-    no timeout or cancel stops it while it runs. ``call``: ``call_here``, or one that
-    wraps it."""
+    no timeout or cancel stops it while it runs, and it is not counted in the worker
+    figures of the dashboard (no heartbeat would write them). ``call``: ``call_here``,
+    or one that wraps it."""
     outcome = execute(task, call, {})
-    outcomes.record(worker, db.alias(), [(task, outcome)])
+    outcomes.record(worker, db.alias(), [(task, outcome)], counted=False)
     return outcome
