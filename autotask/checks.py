@@ -56,6 +56,21 @@ def check_active(app_configs: Any = None, **kwargs: Any) -> list:
     ]
 
 
+@register(deploy=True)
+def check_eager_in_deployment(app_configs: Any = None, **kwargs: Any) -> list:
+    """``check --deploy``: eager mode is for tests; left on, every request runs its tasks itself."""
+    if not conf.EAGER:
+        return []
+    return [
+        Warning(
+            "AUTOTASK_EAGER is True: every task call runs at once in the process that makes it "
+            "(a request waits for its tasks), no worker starts and schedules never run",
+            hint="Eager mode is for tests: set AUTOTASK_EAGER = True in the test settings only.",
+            id="autotask.W002",
+        )
+    ]
+
+
 @register()
 def check_database(app_configs: Any = None, **kwargs: Any) -> list:
     if not stores_calls() or conf.DATABASE not in settings.DATABASES:

@@ -21,7 +21,7 @@ import autotask
 import autotask.signals
 from autotask import TaskError, stats
 from autotask.apps import should_start_companion
-from autotask.checks import check_active, check_database, check_settings
+from autotask.checks import check_active, check_database, check_eager_in_deployment, check_settings
 from autotask.models import Task as TaskRow
 from autotask.models import Worker
 from autotask.queue import HOST
@@ -258,6 +258,17 @@ def test_a_setting_that_is_not_a_bool_is_a_check_error(settings):
         assert [e.msg for e in errors] == [f"AUTOTASK_EAGER must be bool, not {wrong!r}"]
     settings.AUTOTASK_EAGER = True
     assert check_settings() == []
+
+
+def test_check_deploy_warns_that_eager_mode_is_for_tests(settings):
+    from django.core.checks.registry import registry
+
+    assert check_eager_in_deployment in registry.get_checks(include_deployment_checks=True)
+    assert check_eager_in_deployment not in registry.get_checks()  # a plain check (and the test runner's) is quiet
+    [warning] = check_eager_in_deployment()
+    assert warning.id == "autotask.W002" and "test settings only" in warning.hint
+    settings.AUTOTASK_EAGER = False
+    assert check_eager_in_deployment() == []
 
 
 def test_eager_mode_is_not_reported_as_inactive(settings):
