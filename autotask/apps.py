@@ -21,6 +21,8 @@ def should_start_companion() -> tuple[bool, str]:
     from .conf import conf
     from .execution.supervisor import COMPANION_ENV
 
+    if conf.EAGER:
+        return False, "AUTOTASK_EAGER is True: calls run at once in the process that makes them"
     if not conf.IS_ACTIVE:
         return False, "AUTOTASK_IS_ACTIVE is False"
     if not conf.WORKER_AUTOSTART:
@@ -48,10 +50,10 @@ class AutotaskConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         from . import checks  # noqa: F401  (registers the system checks)
-        from .conf import conf
+        from .conf import stores_calls
         from .db import configure_sqlite
 
-        if conf.IS_ACTIVE:
+        if stores_calls():
             connection_created.connect(configure_sqlite, dispatch_uid="autotask.configure_sqlite")
 
         start, why = should_start_companion()

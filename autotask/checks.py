@@ -9,7 +9,7 @@ from django.core.checks import Error, Info, Warning, register
 from django.db import DatabaseError, connections
 
 from .command import running_command
-from .conf import SETTINGS, conf
+from .conf import SETTINGS, conf, stores_calls
 
 # Commands that create the tables, or run before them: no warning there.
 MIGRATION_COMMANDS = {"migrate", "makemigrations", "sqlmigrate", "showmigrations", "test", "flush"}
@@ -41,31 +41,49 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 @register()
 def check_active(app_configs: Any = None, **kwargs: Any) -> list:
     """An Info (shown by ``check``, never failing it): autotask is installed but does nothing."""
-    if conf.IS_ACTIVE:
+    if stores_calls():
         return []
     return [
         Info(
             "autotask is inactive (AUTOTASK_IS_ACTIVE is not set to True): task decorators return the plain "
             "functions, calls run at once in the calling process and return plain values, no worker starts "
             "and periodic and cron tasks never run",
-            hint="Set AUTOTASK_IS_ACTIVE = True to store calls and run them in workers; "
+            hint="Set AUTOTASK_IS_ACTIVE = True to store calls and run them in workers, or, in tests, "
+            "AUTOTASK_EAGER = True to run them at once and get handles; "
             "add 'autotask.I001' to SILENCED_SYSTEM_CHECKS if inactive is what you want.",
             id="autotask.I001",
         )
     ]
 
 
+@register(deploy=True)
+def check_eager_in_deployment(app_configs: Any = None, **kwargs: Any) -> list:
+    """``check --deploy``: eager mode is for tests; left on, every request runs its tasks itself."""
+    if not conf.EAGER:
+        return []
+    return [
+        Warning(
+            "AUTOTASK_EAGER is True: every task call runs at once in the process that makes it "
+            "(a request waits for its tasks), no worker starts and schedules never run",
+            hint="Eager mode is for tests: set AUTOTASK_EAGER = True in the test settings only.",
+            id="autotask.W002",
+        )
+    ]
+
+
 @register()
 def check_database(app_configs: Any = None, **kwargs: Any) -> list:
-    if not conf.IS_ACTIVE or conf.DATABASE not in settings.DATABASES:
+    if not stores_calls() or conf.DATABASE not in settings.DATABASES:
         return []
     connection = connections[conf.DATABASE]
     messages = []
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+    # Eager mode runs every call in the process that makes it: an in-memory database will do.
+    if connection.vendor == "sqlite" and connection.is_in_memory_db() and not conf.EAGER:
         messages.append(
             Error(
                 "autotask needs a database that worker processes can share; an in-memory SQLite database can't be",
-                hint="Use a file for the SQLite database NAME, or set AUTOTASK_IS_ACTIVE = False.",
+                hint="Use a file for the SQLite database NAME; in tests, AUTOTASK_EAGER = True (no worker) "
+                "or AUTOTASK_IS_ACTIVE = False will do with this one.",
                 id="autotask.E003",
             )
         )

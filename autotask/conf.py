@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ SETTINGS: dict[str, Setting] = {
     "RETRY_DELAY": Setting(2, (int, float), "seconds before a failed delayed task is retried"),
     "CLEAN_INTERVALL": Setting(600, (int, float), "seconds between clean-ups of expired results"),
     # autotask's own.
+    "EAGER": Setting(
+        False, (bool,), "True: calls are stored and run at once in the calling process, and return finished handles; no worker starts (for tests)"
+    ),
     "WORKER_AUTOSTART": Setting(True, (bool,), "False: web processes start no companion worker"),
     "AUTOSTART_COMMANDS": Setting(("runserver",), (list, tuple), "management commands that start a companion"),
     "POLL_INTERVAL": Setting(None, (int, float), "seconds between checks for work from other processes where nothing wakes the worker (None: 0.01 on SQLite, 0.1 on MySQL/MariaDB; PostgreSQL uses LISTEN/NOTIFY)"),
@@ -84,3 +88,29 @@ class Conf:
 
 
 conf = Conf()
+
+
+_eager: list[bool] = []  # AUTOTASK_EAGER once read; empty until then, and again after a change of settings
+
+
+def is_eager() -> bool:
+    """``AUTOTASK_EAGER``, read once: every call of a task asks, and a settings lookup
+    (of a setting most projects don't set) costs more than a few percent of a call.
+    ``override_settings`` (and pytest-django's ``settings``) clear it through ``setting_changed``."""
+    if not _eager:
+        _eager.append(bool(conf.EAGER))
+    return _eager[0]
+
+
+def _forget_eager(setting: str, **kwargs: Any) -> None:
+    if setting == "AUTOTASK_EAGER":
+        _eager.clear()
+
+
+setting_changed.connect(_forget_eager, dispatch_uid="autotask.conf.eager")
+
+
+def stores_calls() -> bool:
+    """Whether the decorators wrap and calls are stored: ``AUTOTASK_IS_ACTIVE``, or
+    ``AUTOTASK_EAGER`` (which stores calls too, and runs them at once)."""
+    return bool(conf.IS_ACTIVE or is_eager())

@@ -3,7 +3,8 @@
 A ``@delayed_task`` call travels: ``DelayedFunction.__call__`` validates and
 stores the call (``queue.enqueue``), the commit wakes a worker, the worker
 claims, runs and records it (``execution/``), and ``DelayedTask`` (``handle.py``)
-reads the row.
+reads the row. With ``AUTOTASK_EAGER`` the call is claimed, run and recorded
+before it returns (``eager.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import inspect
 from typing import Any, Callable, Generic, Iterable, ParamSpec, TypeVar
 
 from . import names, queue, schedule_options, serialization, signals
-from .conf import conf
+from .conf import is_eager, stores_calls
 from .handle import DelayedTask, current_task
 from .loader import dotted_path
 from .options import DEFAULTS, TaskOptions, check_non_negative
@@ -113,6 +114,8 @@ class DelayedFunction(Generic[P, R]):
         handle = DelayedTask(queue.enqueue(self, arguments))
         if signals.task_enqueued.receivers:
             signals.send_safely(signals.task_enqueued, self, handle)
+        if is_eager():
+            _run_eagerly([handle.id])
         return handle
 
     def bulk(self, calls: Iterable[Call | tuple[Any, ...] | list[Any]]) -> list[DelayedTask]:
@@ -132,6 +135,8 @@ class DelayedFunction(Generic[P, R]):
         if signals.task_enqueued.receivers:
             for handle in handles:
                 signals.send_safely(signals.task_enqueued, self, handle)
+        if is_eager():
+            _run_eagerly([handle.id for handle in handles])
         return handles
 
     def run_inline(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -150,6 +155,12 @@ class DelayedFunction(Generic[P, R]):
 
     def run(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         return self.func(*args, **kwargs)
+
+
+def _run_eagerly(task_ids: list[Any]) -> None:
+    from . import eager  # AUTOTASK_EAGER: imported only where it is used
+
+    eager.run(task_ids)
 
 
 def delayed_task(
@@ -192,7 +203,7 @@ def delayed_task(
         names.check_name(name)
 
     def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
-        if not conf.IS_ACTIVE:
+        if not stores_calls():
             return func
         task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
         if name is not None:
@@ -237,7 +248,7 @@ def periodic_task(
     )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        if conf.IS_ACTIVE:
+        if stores_calls():
             schedule_options.check_call(func, run_args, run_kwargs)
             register_periodic(dotted_path(func), seconds=seconds, start_now=start_now, run=run, retry_policy=policy)
         return func
@@ -289,7 +300,7 @@ def cron_task(
     )
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        if conf.IS_ACTIVE:
+        if stores_calls():
             schedule_options.check_call(func, run_args, run_kwargs)
             register_cron(dotted_path(func), schedule, run=run, retry_policy=policy)
         return func

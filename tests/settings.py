@@ -95,6 +95,7 @@ if os.environ.get("AUTOTASK_TEST_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["AUTOTASK_TEST_DATABASE_NAME"]
 
 AUTOTASK_IS_ACTIVE = True
+AUTOTASK_EAGER = os.environ.get("AUTOTASK_TEST_EAGER") == "1"  # tests/test_eager.py's Django process
 AUTOTASK_WORKER_AUTOSTART = os.environ.get("AUTOTASK_TEST_AUTOSTART") == "1"
 AUTOTASK_HANDLE_TASK_IDLE_TIME = float(os.environ.get("AUTOTASK_TEST_IDLE_TIME", "10"))
 AUTOTASK_RETRY_DELAY = 0.2

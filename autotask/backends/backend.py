@@ -4,7 +4,8 @@ A ``@task`` function enqueued through it is stored by the same insert as a
 ``@delayed_task`` call (on the caller's connection: transactional; workers
 woken at commit) with its ``module_path`` as the dotted path, its priority,
 queue and run_after, the backend's ``OPTIONS`` (retries, ttl, timeout) and
-the TASKS alias it came through. Workers claim and run it like any task.
+the TASKS alias it came through. Workers claim and run it like any task;
+with ``AUTOTASK_EAGER`` it runs before ``enqueue`` returns (``autotask.eager``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from .. import queue, serialization, signals, timeutil
-from ..conf import conf
+from ..conf import conf, is_eager
 from ..handle import DelayedTask
 from ..options import TaskOptions, check_queue_name
 from . import results
@@ -120,6 +121,11 @@ class AutotaskBackend(BaseTaskBackend):
         if signals.task_enqueued.receivers:
             signals.send_safely(signals.task_enqueued, task, DelayedTask(task_id))
         send_robustly(task_enqueued, result)
+        if is_eager():  # run here and now (autotask.eager): the result of the finished task
+            from .. import eager
+
+            eager.run([task_id])
+            result = results.read(task_id, self.alias)
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -136,7 +142,7 @@ class AutotaskBackend(BaseTaskBackend):
                     id="autotask.E101",
                 )
             )
-        elif not conf.IS_ACTIVE:  # an INFO, as autotask.I001: inactive may be what is wanted (tests)
+        elif not conf.IS_ACTIVE and not conf.EAGER:  # an INFO, as autotask.I001: inactive may be what is wanted (tests)
             messages.append(
                 checks.Info(
                     f"TASKS[{self.alias!r}] uses autotask's backend, but AUTOTASK_IS_ACTIVE is False: "

@@ -66,12 +66,16 @@ def failed(
     return outcome
 
 
-def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
-    """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``."""
+def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]], counted: bool = True) -> None:
+    """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``.
+
+    ``counted``: into the worker's figures for the dashboard (``autotask.stats``),
+    which its heartbeat writes; runs outside a worker (eager mode) are not."""
     if not ran:
         return
     held = until_recorded(using, lambda: queue.finish(worker, ran))
-    stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
+    if counted:
+        stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
     for (task, outcome), was_held in zip(ran, held):
         log_outcome(task, outcome, was_held)
         if was_held and outcome.status in FINISHED:

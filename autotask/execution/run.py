@@ -9,7 +9,8 @@
   inside ``running()``, the times noted. ``call`` decides where the task runs
   and how an interruption ends it (``slots.Slot``).
 - ``run_task(task, worker)``: a claimed task run here and now and recorded:
-  the same run, outside any worker loop (no timeout, no cancel while it runs).
+  the same run, outside any worker loop (no timeout, no cancel while it runs);
+  ``AUTOTASK_EAGER``'s runs (``autotask.eager``).
 """
 
 from __future__ import annotations
@@ -76,11 +77,13 @@ def call_here(runnable: Any, args: list[Any], kwargs: dict[str, Any], task: dict
     return Outcome(DONE, result=result)
 
 
-def run_task(task: dict[str, Any], worker: WorkerIdentity) -> Outcome:
-    """Run a task that ``queue.claim`` returned for ``worker``, here and now in this
-    thread, and record how it ended (as a worker would: retries, signals, the run
-    record). For running tasks outside a worker loop: no timeout or cancel stops
-    it while it runs."""
-    outcome = execute(task, call_here, {})
-    outcomes.record(worker, db.alias(), [(task, outcome)])
+def run_task(task: dict[str, Any], worker: WorkerIdentity, call: Call = call_here) -> Outcome:
+    """Run a task that ``queue.claim`` (or ``queue.claim_task``) returned for ``worker``,
+    here and now in this thread, and record how it ended (as a worker would: retries,
+    signals, the run record). For running tasks outside a worker loop (``autotask.eager``):
+    no timeout or cancel stops it while it runs, and it is not counted in the worker
+    figures of the dashboard (no heartbeat would write them). ``call``: ``call_here``,
+    or one that wraps it."""
+    outcome = execute(task, call, {})
+    outcomes.record(worker, db.alias(), [(task, outcome)], counted=False)
     return outcome

@@ -4,12 +4,12 @@ Every state change of a task row happens in this package, each in one short
 write transaction:
 
 - ``store``: the caller's side (enqueue on the caller's connection, read, cancel);
-- ``claim``: a worker takes due tasks (and hands back those it won't run);
+- ``claim``: a worker takes due tasks (and hands back those it won't run), or one given task;
 - ``record``: a worker records how runs ended;
 - ``maintain``: tasks of lost workers are recovered, expired ones removed.
 """
 
-from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, held_by, next_due_time, release
+from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, claim_task, held_by, next_due_time, release
 from .maintain import alive_workers, delete_expired, recover_lost
 from .record import Outcome, finish
 from .sql import HOST
@@ -17,6 +17,6 @@ from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, se
 
 __all__ = [
     "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "alive_workers", "cancel",
-    "cancel_requested", "claim", "delete_expired", "enqueue", "enqueue_many", "finish", "held_by", "next_due_time",
+    "cancel_requested", "claim", "claim_task", "delete_expired", "enqueue", "enqueue_many", "finish", "held_by", "next_due_time",
     "read", "recover_lost", "release", "set_progress",
 ]

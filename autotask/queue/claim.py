@@ -117,21 +117,45 @@ def _claim_select_update(using: str, worker: WorkerIdentity, limit: int) -> list
             due = due.filter(queue_name__in=worker.queues)
         if db.vendor(using) != "sqlite":
             due = due.select_for_update(skip_locked=True)
-        rows = list(due.values(*CLAIM_FIELDS)[:limit])
-        if rows:
-            Task.objects.using(using).filter(pk__in=[r["id"] for r in rows]).update(
-                status=RUNNING,
-                worker_id=worker.id,
-                worker=worker.label,
-                attempts=F("attempts") + 1,
-                started_at=now,
-                finished_at=None,
-                cancel_requested=False,
-            )
+        return _mark_running(using, worker, list(due.values(*CLAIM_FIELDS)[:limit]), now)
+
+
+def _mark_running(using: str, worker: WorkerIdentity, rows: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """Mark ``rows`` (read, locked, in the caller's write transaction) RUNNING for ``worker``."""
+    if rows:
+        models().Task.objects.using(using).filter(pk__in=[r["id"] for r in rows]).update(
+            status=RUNNING,
+            worker_id=worker.id,
+            worker=worker.label,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            finished_at=None,
+            cancel_requested=False,
+        )
     for row in rows:
         row["attempts"] += 1
         row["started_at"] = now
     return rows
+
+
+def claim_task(worker: WorkerIdentity, task_id: uuid.UUID) -> dict[str, Any] | None:
+    """Mark the task ``task_id`` RUNNING for ``worker`` if it is WAITING, due or not, and
+    return it as ``claim`` would; None if it isn't waiting (finished, running, gone).
+
+    Not for worker loops (they take what is due, with ``claim``): for running one
+    given task here and now (``AUTOTASK_EAGER``, see ``autotask.eager``).
+    """
+    using = db.alias()
+
+    def attempt() -> list[dict[str, Any]]:
+        with db.write_transaction(using):
+            rows = models().Task.objects.using(using).filter(pk=task_id, status=WAITING)
+            if db.vendor(using) != "sqlite":
+                rows = rows.select_for_update()
+            return _mark_running(using, worker, list(rows.values(*CLAIM_FIELDS)), timeutil.now())
+
+    claimed = db.retry_locked(attempt, "claim")
+    return claimed[0] if claimed else None
 
 
 def release(worker: WorkerIdentity, task_ids: Sequence[Any]) -> None:
