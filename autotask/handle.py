@@ -183,6 +183,10 @@ class DelayedTask:
 
     def set_progress(self, percent: int | float) -> None:
         """Record progress (0-100); any handle to the task reads it at once."""
-        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
-            raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
+        check_progress(percent)
         queue.set_progress(self.id, int(percent))
+
+
+def check_progress(percent: Any) -> None:
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+        raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
