@@ -113,6 +113,14 @@ class DelayedTask:
         return [] if row is None else history.attempts(row)
 
     @property
+    def output(self) -> str:
+        """What the task printed and logged (``AUTOTASK_OUTPUT_LOG_LEVEL`` and above) so far, every
+        attempt's, in order: about a second behind while it runs. '' once the record is gone."""
+        from . import output
+
+        return output.text(self.id)
+
+    @property
     def name(self) -> str:
         """The name the task was registered under (``@delayed_task(name=...)``), or ''."""
         return self._field("name") or ""

@@ -1,0 +1,89 @@
+"""A run's output in the database: pieces appended as the run goes, read back as one text.
+
+The capture (``execution/capture.py``) hands this module the new text of a
+running task about every ``AUTOTASK_OUTPUT_FLUSH_INTERVAL`` seconds; each write
+is an ``INSERT`` of a row of its own (``models.TaskOutput``), so a long output
+never means rewriting a large row. An attempt keeps its first half of
+``AUTOTASK_OUTPUT_MAX_BYTES`` as written ("head" rows), then only its latest
+half: once its end outgrows that, the oldest end rows are deleted and the
+newest row says how much was left out. Rows go with their task (a cascade).
+
+``text(task_id)`` puts it together: the attempts in order, each under a header
+line once there is more than one, a line saying how much was left out where
+that happened.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from . import db
+
+
+@dataclass
+class Piece:
+    """One row to write: ``left_out`` is None for the beginning of an attempt."""
+
+    task_id: uuid.UUID
+    attempt: int
+    text: str
+    left_out: int | None = None
+    seq: int = 0  # the writer's own numbering, to delete the end rows it replaces
+
+
+def _model() -> Any:
+    from .models import TaskOutput
+
+    return TaskOutput
+
+
+def write(pieces: list[Piece], drop: Iterable[int]) -> list[int]:
+    """Insert ``pieces`` and delete the rows of ids ``drop``, in one short transaction.
+    Returns the new rows' ids, in order (to drop them later)."""
+    TaskOutput = _model()
+    using = db.alias()
+    drop = list(drop)
+
+    def attempt() -> list[int]:
+        with db.write_transaction(using):
+            if drop:
+                TaskOutput.objects.using(using).filter(pk__in=drop).delete()
+            ids = []
+            for piece in pieces:  # a few rows a second at most: one INSERT each keeps the ids on every database
+                row = TaskOutput.objects.using(using).create(
+                    task_id=piece.task_id, attempt=piece.attempt, text=piece.text, left_out=piece.left_out
+                )
+                ids.append(row.pk)
+            return ids
+
+    return db.retry_locked(attempt, "output")
+
+
+def text(task_id: uuid.UUID) -> str:
+    """The task's output so far: every attempt's, in order."""
+    rows = list(
+        _model().objects.using(db.alias()).filter(task_id=task_id).order_by("id").values_list("attempt", "left_out", "text")
+    )
+    return assemble(rows)
+
+
+def assemble(rows: list[tuple[int, int | None, str]]) -> str:
+    attempts: dict[int, list[tuple[int | None, str]]] = {}
+    for attempt, left_out, piece in rows:
+        attempts.setdefault(attempt, []).append((left_out, piece))
+    parts = []
+    for attempt, pieces in attempts.items():
+        if len(attempts) > 1:
+            parts.append(f"--- attempt {attempt} ---\n")
+        left_out = max((n for n, _ in pieces if n), default=0)
+        marked = False
+        for n, piece in pieces:
+            if n is not None and left_out and not marked:
+                if parts and not parts[-1].endswith("\n"):
+                    parts.append("\n")
+                parts.append(f"[... {left_out} characters left out ...]\n")
+                marked = True
+            parts.append(piece)
+    return "".join(parts)

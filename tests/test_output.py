@@ -1,0 +1,96 @@
+"""A run's output (SPEC 6.5): captured per task, stored as it goes, read from any process."""
+
+import pytest
+
+from autotask.models import Task, TaskOutput
+from autotask.output import assemble
+
+from . import tasks_output
+from .conftest import wait_until
+from .models import Note
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_assemble_headers_and_what_was_left_out():
+    assert assemble([]) == ""
+    assert assemble([(1, None, "a\n"), (1, None, "b\n")]) == "a\nb\n"
+    assert assemble([(1, None, "head"), (1, 0, "t1\n"), (1, 7, "t2\n")]) == "head\n[... 7 characters left out ...]\nt1\nt2\n"
+    assert assemble([(1, None, "one\n"), (2, None, "two\n")]) == "--- attempt 1 ---\none\n--- attempt 2 ---\ntwo\n"
+
+
+def test_output_is_readable_from_another_process_while_the_task_runs(processes):
+    handle = tasks_output.print_then_wait("live")
+    processes.worker()
+    wait_until(lambda: "hello from the task" in handle.output, 60, "the first line in the output")
+    assert handle.status == "RUNNING"
+    Note.objects.create(key="live", value="go")
+    assert handle.wait(timeout=60) == "done"
+    assert handle.output == (
+        "hello from the task\nINFO tests.output: a record at INFO\nto stderr\nafter go\n"
+    )
+    # The worker's own log still gets the records (the test settings log INFO of autotask only,
+    # and the root logger's lastResort-like handler WARNING and above): nothing of the task's stdout.
+    assert "hello from the task" not in processes.log(processes.started[0])
+
+
+def test_a_runner_process_captures_fds_1_and_2_and_child_processes(processes):
+    handle = tasks_output.write_to_fds("fds")
+    processes.worker()
+    assert handle.wait(timeout=60) == "fds"
+    assert handle.runner_pid
+    assert handle.output == (
+        "python print\nfd 1 from C level\nfd 2 from C level\nfrom a child process\n"
+        "WARNING tests.output: a record in the runner\n"
+    )
+
+
+def test_output_is_capped_keeping_head_and_tail(processes):
+    handle = tasks_output.print_lines(2000, 20)  # 40,000 characters, cap 4,000
+    processes.worker(AUTOTASK_TEST_OUTPUT_MAX_BYTES="4000")
+    assert handle.wait(timeout=60) == 2000
+    text = handle.output
+    assert text.startswith("line 00000000 ......\nline 00000001")
+    assert text.endswith("line 00001999 ......\n")
+    assert "characters left out ...]" in text
+    assert len(text) < 4200
+    left_out = int(text.split("[... ")[1].split(" ")[0])
+    assert 36_000 - 100 <= left_out <= 36_000 + 100  # 40,000 written, 4,000 kept
+    assert TaskOutput.objects.filter(task_id=handle.id).count() < 20  # batched, never a row per line
+
+
+def test_each_attempt_under_its_own_header(processes):
+    handle = tasks_output.print_and_fail_once("retry")
+    processes.worker()
+    assert handle.wait(timeout=60) == "second attempt"
+    assert handle.output == "--- attempt 1 ---\nattempt 1 prints\n--- attempt 2 ---\nattempt 2 prints\n"
+
+
+def test_no_mixing_between_threads_or_tasks(processes):
+    first, second = tasks_output.print_own_key("first"), tasks_output.print_own_key("second")
+    logging_task, quiet = tasks_output.LoggingTask("k"), tasks_output.quiet()
+    processes.worker(AUTOTASK_TEST_THREADS="2")
+    for handle in (first, second, logging_task, quiet):
+        handle.wait(timeout=60)
+    assert first.output == "first\n" * 200
+    assert second.output == "second\n" * 200
+    assert logging_task.output == "INFO tests.tasks_output.LoggingTask: class-based k\n"  # not the other thread's print
+    assert quiet.output == ""
+    assert not TaskOutput.objects.filter(task_id=quiet.id).exists()  # nothing written for a task that prints nothing
+
+
+def test_output_off(processes):
+    handle = tasks_output.print_lines(3)
+    processes.worker(AUTOTASK_TEST_OUTPUT="0")
+    assert handle.wait(timeout=60) == 3
+    assert handle.output == ""
+
+
+def test_output_goes_with_its_task(processes):
+    handle = tasks_output.print_lines(3)
+    processes.worker()
+    handle.wait(timeout=60)
+    assert TaskOutput.objects.filter(task_id=handle.id).exists()
+    Task.objects.filter(pk=handle.id).delete()
+    assert not TaskOutput.objects.filter(task_id=handle.id).exists()
+    assert handle.output == ""
