@@ -46,7 +46,7 @@ def test_a_runner_process_captures_fds_1_and_2_and_child_processes(processes):
 
 
 def test_output_is_capped_keeping_head_and_tail(processes):
-    handle = tasks_output.print_lines(2000, 20)  # 40,000 characters, cap 4,000
+    handle = tasks_output.print_lines(2000, 20)  # 42,000 characters (21 a line), cap 4,000
     processes.worker(AUTOTASK_TEST_OUTPUT_MAX_BYTES="4000")
     assert handle.wait(timeout=60) == 2000
     text = handle.output
@@ -54,8 +54,12 @@ def test_output_is_capped_keeping_head_and_tail(processes):
     assert text.endswith("line 00001999 ......\n")
     assert "characters left out ...]" in text
     assert len(text) < 4200
-    left_out = int(text.split("[... ")[1].split(" ")[0])
-    assert 36_000 - 100 <= left_out <= 36_000 + 100  # 40,000 written, 4,000 kept
+    head, marker, tail = text.partition("[... ")
+    left_out, _, tail = tail.partition(" characters left out ...]\n")
+    assert head.endswith("line \n")  # cut mid-line: the marker gets a line of its own
+    head = head[:-1]
+    assert len(head) == 2000 and 1000 <= len(tail) <= 2000  # the first half, and a quarter to a half at the end
+    assert int(left_out) + len(head) + len(tail) == 42_000
     assert TaskOutput.objects.filter(task_id=handle.id).count() < 20  # batched, never a row per line
 
 

@@ -90,7 +90,10 @@ class Capture:
         self.head_room = limit // 2
         self.tail: deque[str] = deque()
         self.tail_size = 0
-        self.tail_budget = limit - limit // 2
+        # The end is kept in rows that are never rewritten, so it is dropped a row at a time:
+        # what is new is bounded by half the end's share, and rows are dropped while the
+        # rest still holds that much. The end then keeps from a quarter to a half of the limit.
+        self.tail_budget = max(1, (limit - limit // 2) // 2)
         self.left_out = 0  # characters of the end left out so far
         self.tail_rows: deque[tuple[int, int]] = deque()  # (id, length) of the end rows written
         self.closing = False
@@ -113,7 +116,7 @@ class Capture:
             # The end rows written before, oldest first, go once the new text and they outgrow the budget.
             kept = sum(length for _, length in self.tail_rows) + len(tail)
             dropped = 0
-            while self.tail_rows and kept > self.tail_budget:
+            while self.tail_rows and kept - self.tail_rows[0][1] >= self.tail_budget:
                 row_id, length = self.tail_rows.popleft()
                 drop.append(row_id)
                 kept -= length
