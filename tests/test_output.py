@@ -98,3 +98,18 @@ def test_output_goes_with_its_task(processes):
     Task.objects.filter(pk=handle.id).delete()
     assert not TaskOutput.objects.filter(task_id=handle.id).exists()
     assert handle.output == ""
+
+
+def test_the_admin_task_page_shows_the_output(client, django_user_model, processes):
+    from django.urls import reverse
+
+    handle = tasks_output.print_then_wait("admin")
+    processes.worker()
+    wait_until(lambda: "hello from the task" in handle.output, 60, "the first line in the output")
+    client.force_login(django_user_model.objects.create_superuser("admin", "a@example.com", "pw"))
+    page = client.get(reverse("admin:autotask_task_change", args=[handle.id])).content.decode()
+    assert "hello from the task" in page and 'id="autotask-live"' in page  # shown, and read again while it runs
+    Note.objects.create(key="admin", value="go")
+    handle.wait(timeout=60)
+    page = client.get(reverse("admin:autotask_task_change", args=[handle.id])).content.decode()
+    assert "after go" in page and "INFO tests.output: a record at INFO" in page
