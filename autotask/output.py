@@ -30,7 +30,7 @@ class Piece:
     attempt: int
     text: str
     left_out: int | None = None
-    seq: int = 0  # the writer's own numbering, to delete the end rows it replaces
+    keep_id: Any = None  # where to note the new row's id and length (a piece of the end: dropped later)
 
 
 def _model() -> Any:
@@ -39,26 +39,32 @@ def _model() -> Any:
     return TaskOutput
 
 
-def write(pieces: list[Piece], drop: Iterable[int]) -> list[int]:
+def write(pieces: list[Piece], drop: Iterable[int]) -> None:
     """Insert ``pieces`` and delete the rows of ids ``drop``, in one short transaction.
-    Returns the new rows' ids, in order (to drop them later)."""
+    The id of each piece of an end goes to its ``keep_id`` (to drop it later)."""
     TaskOutput = _model()
     using = db.alias()
     drop = list(drop)
 
-    def attempt() -> list[int]:
+    def attempt() -> list[tuple[Piece, int]]:
         with db.write_transaction(using):
             if drop:
                 TaskOutput.objects.using(using).filter(pk__in=drop).delete()
-            ids = []
-            for piece in pieces:  # a few rows a second at most: one INSERT each keeps the ids on every database
-                row = TaskOutput.objects.using(using).create(
-                    task_id=piece.task_id, attempt=piece.attempt, text=piece.text, left_out=piece.left_out
-                )
-                ids.append(row.pk)
-            return ids
+            beginnings = [piece for piece in pieces if piece.keep_id is None]
+            TaskOutput.objects.using(using).bulk_create(
+                [TaskOutput(task_id=p.task_id, attempt=p.attempt, text=p.text) for p in beginnings]
+            )
+            ends = []
+            for piece in pieces:  # only runs that outgrew their first half: one INSERT each, for its id
+                if piece.keep_id is not None:
+                    row = TaskOutput.objects.using(using).create(
+                        task_id=piece.task_id, attempt=piece.attempt, text=piece.text, left_out=piece.left_out
+                    )
+                    ends.append((piece, row.pk))
+            return ends
 
-    return db.retry_locked(attempt, "output")
+    for piece, row_id in db.retry_locked(attempt, "output"):
+        piece.keep_id.append((row_id, len(piece.text)))
 
 
 def text(task_id: uuid.UUID) -> str:

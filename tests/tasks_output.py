@@ -84,3 +84,12 @@ class LoggingTask(TaskBase):
         noise = threading.Thread(target=print, args=("from another thread",))
         noise.start()
         noise.join()
+
+
+@delayed_task()
+def print10() -> None:
+    """The benchmark's task with output: 10 lines printed, 2 records logged."""
+    for i in range(10):
+        print("line", i)
+    log.info("first record")
+    log.warning("second record")

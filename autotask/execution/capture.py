@@ -19,7 +19,9 @@ A run that writes nothing costs a thread-local assignment and an object: no
 lock, no thread, no query. A run that writes starts (once per process) the
 flusher thread, which writes new text every ``AUTOTASK_OUTPUT_FLUSH_INTERVAL``
 seconds on its own database connection, outside any transaction of the task
-(``output.write``); ``end`` waits for its last write.
+(``output.write``). What a run wrote last is written by the worker's loop just
+before it records the run's outcome (``wait_stored``), one transaction for a
+batch of runs, so the output is complete once the task has ended.
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ class Capture:
         self.used = True
         flusher().register(self)
 
-    def flush(self) -> None:
-        """Write what is new (the flusher thread only)."""
+    def take(self) -> tuple[list[output.Piece], list[int]]:
+        """What is new, as rows to write, and the end rows it replaces (the flusher thread only)."""
         with self.lock:
             head, tail = "".join(self.head), "".join(self.tail)
             self.head.clear()
@@ -124,12 +126,8 @@ class Capture:
             with self.lock:
                 self.left_out += dropped
                 left_out = self.left_out
-            pieces.append(output.Piece(self.task_id, self.attempt, tail, left_out=left_out))
-        if not pieces:
-            return
-        ids = output.write(pieces, drop)
-        if tail:
-            self.tail_rows.append((ids[-1], len(tail)))
+            pieces.append(output.Piece(self.task_id, self.attempt, tail, left_out=left_out, keep_id=self.tail_rows))
+        return pieces, drop
 
 
 class _Stream:
@@ -224,54 +222,93 @@ def begin(task_id: uuid.UUID, attempt: int) -> Capture | None:
 
 
 def end(capture: Capture | None) -> None:
-    """Stop capturing; if the run wrote anything, wait until the last of it is stored."""
+    """Stop capturing. What the run wrote last is stored by the flusher, with that of
+    other runs that ended meanwhile; ``wait_stored`` waits for it (the worker, before it
+    records the outcome). A runner process waits here: its worker records the outcome."""
     if capture is None:
         return
     _local.capture = None
     if _fd_mode is not None:
         _fd_mode.finish_run()
     if capture.used:
-        flusher().close(capture)
+        flusher().close(capture, wait=_fd_mode is not None)
+
+
+def wait_stored(task_ids: Any) -> None:
+    """Store the last output of these runs, which ended, before their outcome is: here, in
+    one transaction for them all (the worker's loop records a batch of quick runs at once),
+    unless the flusher did already."""
+    flusher = _flusher
+    if flusher is None or not flusher.closing:
+        return
+    ended = [capture for capture in (flusher.closing.pop(task_id, None) for task_id in task_ids) if capture is not None]
+    if ended:
+        flusher.store(ended)
 
 
 class _Flusher:
-    """The process's writer of runs' output: every interval, and at a run's end."""
+    """The process's writer of runs' output: every interval, and when runs end. What it
+    has to write at one time goes in one transaction, whatever the number of runs."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.captures: list[Capture] = []
+        self.closing: dict[uuid.UUID, Capture] = {}  # ended runs whose last output the worker waits for
         self.wake = threading.Event()
+        self.write_lock = threading.Lock()  # one writer at a time: the flusher, or a worker's loop
         threading.Thread(target=self._loop, name="autotask-output", daemon=True).start()
 
     def register(self, capture: Capture) -> None:
         with self.lock:
             self.captures.append(capture)
 
-    def close(self, capture: Capture) -> None:
-        capture.closing = True
+    def close(self, capture: Capture, wait: bool) -> None:
+        capture.closing = True  # nothing is added to it any more
+        if not wait:  # the worker stores it with the outcome (wait_stored)
+            self.closing[capture.task_id] = capture
+            return
         self.wake.set()
         if not capture.done.wait(60):
             logger.warning("output of task=%s not stored within 60 s", capture.task_id)
 
     def _loop(self) -> None:
-        from django.db import connections
-
         while True:
             self.wake.wait(float(conf.OUTPUT_FLUSH_INTERVAL))
             self.wake.clear()
             with self.lock:
                 captures = list(self.captures)
-            for capture in captures:
-                closing = capture.closing  # read before the flush: nothing is added after it is set
-                try:
-                    capture.flush()
-                except Exception as exc:
-                    logger.warning("output of task=%s could not be stored: %r", capture.task_id, exc)
-                    connections.close_all()  # a broken connection: the next write opens a new one
-                if closing:
-                    with self.lock:
+            self.store(captures)
+
+    def store(self, captures: list[Capture]) -> None:
+        """Write what is new of ``captures``; those that ended are done then."""
+        with self.write_lock:
+            captures = [capture for capture in captures if not capture.done.is_set()]
+            closed = [capture for capture in captures if capture.closing]
+            self._write(captures)
+            if closed:
+                with self.lock:
+                    for capture in closed:
                         self.captures.remove(capture)
+                for capture in closed:
                     capture.done.set()
+                    self.closing.pop(capture.task_id, None)
+
+    def _write(self, captures: list[Capture]) -> None:
+        from django.db import connections
+
+        pieces: list[output.Piece] = []
+        drop: list[int] = []
+        for capture in captures:
+            new, old = capture.take()
+            pieces += new
+            drop += old
+        if not pieces and not drop:
+            return
+        try:
+            output.write(pieces, drop)
+        except Exception as exc:
+            logger.warning("output of %s runs could not be stored: %r", len(captures), exc)
+            connections.close_all()  # a broken connection: the next write opens a new one
 
 
 def flusher() -> _Flusher:
