@@ -76,12 +76,16 @@ def text(task_id: uuid.UUID) -> str:
 
 
 def assemble(rows: list[tuple[int, int | None, str]]) -> str:
-    attempts: dict[int, list[tuple[int | None, str]]] = {}
+    # Runs in the order they wrote: consecutive rows of the same attempt number are one
+    # run (a task run again from the admin counts its attempts from 1 again).
+    runs: list[tuple[int, list[tuple[int | None, str]]]] = []
     for attempt, left_out, piece in rows:
-        attempts.setdefault(attempt, []).append((left_out, piece))
+        if not runs or runs[-1][0] != attempt:
+            runs.append((attempt, []))
+        runs[-1][1].append((left_out, piece))
     parts = []
-    for attempt, pieces in attempts.items():
-        if len(attempts) > 1:
+    for attempt, pieces in runs:
+        if len(runs) > 1:
             parts.append(f"--- attempt {attempt} ---\n")
         left_out = max((n for n, _ in pieces if n), default=0)
         marked = False

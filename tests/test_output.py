@@ -113,3 +113,9 @@ def test_the_admin_task_page_shows_the_output(client, django_user_model, process
     handle.wait(timeout=60)
     page = client.get(reverse("admin:autotask_task_change", args=[handle.id])).content.decode()
     assert "after go" in page and "INFO tests.output: a record at INFO" in page
+
+
+def test_a_run_again_from_the_admin_is_a_run_of_its_own():
+    assert assemble([(1, None, "a\n"), (2, None, "b\n"), (1, None, "c\n")]) == (
+        "--- attempt 1 ---\na\n--- attempt 2 ---\nb\n--- attempt 1 ---\nc\n"
+    )

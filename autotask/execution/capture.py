@@ -104,7 +104,7 @@ class Capture:
         flusher().register(self)
 
     def take(self) -> tuple[list[output.Piece], list[int]]:
-        """What is new, as rows to write, and the end rows it replaces (the flusher thread only)."""
+        """What is new, as rows to write, and the end rows it replaces (under the flusher's write lock)."""
         with self.lock:
             head, tail = "".join(self.head), "".join(self.tail)
             self.head.clear()
@@ -194,6 +194,7 @@ def _install() -> None:
                 # Python's last resort (warnings to stderr) stops once the root has a handler: keep it.
                 keep = logging.StreamHandler(_fd_mode.original_stderr if _fd_mode else sys.__stderr__)
                 keep.setLevel(logging.WARNING)
+                keep.addFilter(lambda record: not record.name.startswith("autotask"))  # run_autotask logs those
                 root.addHandler(keep)
             if root.getEffectiveLevel() > _handler.level:
                 for existing in root.handlers:  # they keep seeing what they saw
@@ -397,7 +398,11 @@ def redirect_fds() -> None:
     if not conf.OUTPUT or _fd_mode is not None:
         return
     _fd_mode = _FdReader()
-    # The process's log handlers that wrote to the old stderr keep writing there, not to a run.
-    for handler in logging.getLogger().handlers + logging.getLogger("autotask").handlers:
+    # The process's log handlers that wrote to stdout or stderr keep writing where they did,
+    # not into a run's output (it gets the records from our handler, once).
+    loggers = [logging.getLogger()] + [
+        found for found in logging.Logger.manager.loggerDict.values() if isinstance(found, logging.Logger)
+    ]
+    for handler in {handler for found in loggers for handler in found.handlers}:
         if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.stdout):
             handler.setStream(_fd_mode.original_stderr)
