@@ -8,6 +8,7 @@ from .exceptions import AutotaskError, Retry, TaskCancelled, TaskError, TaskNotF
 
 if TYPE_CHECKING:
     from .handle import DelayedTask
+    from .task_classes import TaskBase
 
 __all__ = [
     "AutotaskError", "Retry", "TaskCancelled", "TaskError", "TaskNotFound", "TaskTimeout", "WorkerLost",

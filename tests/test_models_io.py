@@ -131,3 +131,11 @@ def test_a_class_the_worker_cant_import_ends_the_task_in_error_naming_it(process
         assert handle.status == ERROR and refused.status == ERROR
     finally:
         sys.modules.pop("models_only_here", None)
+
+
+@needs_pydantic
+def test_pydantic_inside_a_dataclass_and_a_dataclass_inside_pydantic():
+    person = tasks_models.Person(name="Ada")
+    value = [Report("r", lines=[Line("x", dt.date(2020, 1, 1))]), {"person": person}]
+    back = serialization.loads(serialization.dumps(value))
+    assert back == value and type(back[1]["person"]) is tasks_models.Person

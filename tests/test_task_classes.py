@@ -115,3 +115,11 @@ def test_bad_output_or_progress_fails_the_run_with_a_clear_message(processes):
         progress.wait(timeout=60)
     assert output.status == progress.status == ERROR
     assert Task.objects.filter(status=DONE).count() == 0
+
+
+def test_using_and_bulk_work_on_a_class():
+    handles = tasks_classes.LongRunningTask.bulk([(1, 2), (3, 4)])
+    urgent = tasks_classes.LongRunningTask.using(priority=50, queue_name="urgent")(5, 6)
+    rows = Task.objects.filter(pk__in=[h.id for h in [*handles, urgent]])
+    assert {row.function for row in rows} == {"tests.tasks_classes.LongRunningTask"}
+    assert (urgent.priority, urgent.queue_name, urgent.name) == (50, "urgent", "long running task")
