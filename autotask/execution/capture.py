@@ -35,7 +35,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from .. import output
+from .. import db, output
 from ..conf import conf
 
 logger = logging.getLogger(__name__)
@@ -305,11 +305,14 @@ class _Flusher:
             drop += old
         if not pieces and not drop:
             return
-        try:
-            output.write(pieces, drop)
-        except Exception as exc:
-            logger.warning("output of %s runs could not be stored: %r", len(captures), exc)
-            connections.close_all()  # a broken connection: the next write opens a new one
+        for attempt in (1, 2):
+            try:
+                output.write(pieces, drop)
+                return
+            except Exception as exc:  # never the run's failure, nor the worker's
+                connections[db.alias()].close()  # a broken or stale connection: the next write opens a new one
+                if attempt == 2:
+                    logger.warning("output of %s runs could not be stored: %r", len(captures), exc)
 
 
 def flusher() -> _Flusher:
