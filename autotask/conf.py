@@ -67,7 +67,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "OUTPUT": Setting(True, (bool,), "capture each run's output (print, sys.stdout/stderr, log records) for handle.output and the admin; False: nothing is captured"),
     "OUTPUT_LOG_LEVEL": Setting("INFO", (str, int), "log records of this level and above, from any logger, are part of a run's output"),
-    "OUTPUT_MAX_BYTES": Setting(1_000_000, (int,), "most characters of a run's output kept per attempt: its first and last halves, with a line saying how much was left out"),
+    "OUTPUT_MAX_BYTES": Setting(1_000_000, (int,), "most characters of output kept per task: the beginning and the end, with a line saying how much was left out"),
     "OUTPUT_FLUSH_INTERVAL": Setting(0.5, (int, float), "seconds between writes of a running task's new output to the database"),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }

@@ -3,10 +3,10 @@
 The capture (``execution/capture.py``) hands this module the new text of a
 running task about every ``AUTOTASK_OUTPUT_FLUSH_INTERVAL`` seconds; each write
 is an ``INSERT`` of a row of its own (``models.TaskOutput``), so a long output
-never means rewriting a large row. An attempt keeps its first half of
-``AUTOTASK_OUTPUT_MAX_BYTES`` as written ("head" rows), then only its latest
-half: once its end outgrows that, the oldest end rows are deleted and the
-newest row says how much was left out. Rows go with their task (a cascade).
+never means rewriting a large row. An attempt keeps the first half of its
+share of ``AUTOTASK_OUTPUT_MAX_BYTES`` as written ("head" rows), then only its
+latest part: once its end outgrows that, the oldest end rows are deleted and
+the newest row says how much was left out. Rows go with their task (a cascade).
 
 ``text(task_id)`` puts it together: the attempts in order, each under a header
 line once there is more than one, a line saying how much was left out where
@@ -65,6 +65,15 @@ def write(pieces: list[Piece], drop: Iterable[int]) -> None:
 
     for piece, row_id in db.retry_locked(attempt, "output"):
         piece.keep_id.append((row_id, len(piece.text)))
+
+
+def stored_length(task_id: uuid.UUID) -> int:
+    """Characters of output stored for the task so far (its earlier attempts')."""
+    from django.db.models import Sum
+    from django.db.models.functions import Length
+
+    found = _model().objects.using(db.alias()).filter(task_id=task_id).aggregate(n=Sum(Length("text")))["n"]
+    return int(found or 0)
 
 
 def text(task_id: uuid.UUID) -> str:

@@ -93,3 +93,15 @@ def print10() -> None:
         print("line", i)
     log.info("first record")
     log.warning("second record")
+
+
+@delayed_task(retries=1, retry_delay=0)
+def print_lines_and_fail_once(key: str, count: int) -> str:
+    """Prints ``count`` lines of 21 characters on each attempt; the first one fails."""
+    attempt = Note.objects.filter(key=key).count() + 1
+    Note.objects.create(key=key, value=str(attempt), pid=os.getpid())
+    for i in range(count):
+        print(f"attempt {attempt} line {i:04d}"[:20].ljust(20, "."))
+    if attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return "second attempt"

@@ -119,3 +119,15 @@ def test_a_run_again_from_the_admin_is_a_run_of_its_own():
     assert assemble([(1, None, "a\n"), (2, None, "b\n"), (1, None, "c\n")]) == (
         "--- attempt 1 ---\na\n--- attempt 2 ---\nb\n--- attempt 1 ---\nc\n"
     )
+
+
+def test_the_cap_is_per_task_across_attempts(processes):
+    handle = tasks_output.print_lines_and_fail_once("capped retry", 200)  # 4,200 characters an attempt, cap 4,000
+    processes.worker(AUTOTASK_TEST_OUTPUT_MAX_BYTES="4000")
+    assert handle.wait(timeout=60) == "second attempt"
+    first, _, second = handle.output.partition("--- attempt 2 ---\n")
+    assert first.startswith("--- attempt 1 ---\nattempt 1 line 0000") and "attempt 1 line 0199" in first
+    assert second.startswith("attempt 2 line 0000") and second.endswith("attempt 2 line 0199.\n")
+    stored = sum(len(text) for text in TaskOutput.objects.filter(task_id=handle.id).values_list("text", flat=True))
+    assert stored <= 4000
+    assert len(second) < 1200  # what attempt 1 left of the 4,000 (at least a quarter of it)

@@ -87,6 +87,15 @@ class Capture:
 
     def _start(self) -> None:
         limit = max(2, int(conf.OUTPUT_MAX_BYTES))
+        if self.attempt > 1:
+            # The limit is per task: a retry has what the earlier attempts left of it, and at
+            # least a quarter of it (at most 4,096 characters), for the end of its own story.
+            try:
+                used = output.stored_length(self.task_id)
+            except Exception as exc:
+                logger.warning("output of earlier attempts of task=%s not measured: %r", self.task_id, exc)
+                used = 0
+            limit = max(min(limit // 4, 4096), limit - used, 2)
         self.lock = threading.Lock()
         self.head: list[str] = []
         self.head_room = limit // 2
