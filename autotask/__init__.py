@@ -8,12 +8,22 @@ from .exceptions import AutotaskError, Retry, TaskCancelled, TaskError, TaskNotF
 
 if TYPE_CHECKING:
     from .handle import DelayedTask
+    from .task_classes import TaskBase
 
 __all__ = [
     "AutotaskError", "Retry", "TaskCancelled", "TaskError", "TaskNotFound", "TaskTimeout", "WorkerLost",
-    "current_task", "enqueue",
+    "TaskBase", "current_task", "enqueue",
 ]
 __version__ = "1.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    # ``autotask.TaskBase`` on first use: importing autotask stays light (no Django models).
+    if name == "TaskBase":
+        from .task_classes import TaskBase
+
+        return TaskBase
+    raise AttributeError(f"module 'autotask' has no attribute {name!r}")
 
 
 def current_task() -> DelayedTask | None:

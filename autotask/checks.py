@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             errors.append(Error(f"{full} must be one of {', '.join(spec.choices)}, not {value!r}", id="autotask.E001"))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             errors.append(Error(f"{full} must be 0 or more, not {value!r}", hint=spec.doc, id="autotask.E001"))
+    level = conf.OUTPUT_LOG_LEVEL
+    if isinstance(level, str) and not isinstance(logging.getLevelName(level.upper()), int):
+        errors.append(Error(
+            f"AUTOTASK_OUTPUT_LOG_LEVEL must be a logging level, not {level!r}",
+            hint="'DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL' or a number", id="autotask.E001",
+        ))
     if conf.DATABASE not in settings.DATABASES:
         errors.append(Error(f"AUTOTASK_DATABASE names {conf.DATABASE!r}, which is not in DATABASES", id="autotask.E002"))
     return errors

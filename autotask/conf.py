@@ -69,6 +69,10 @@ SETTINGS: dict[str, Setting] = {
     "INTERRUPT_GRACE": Setting(
         5, (int, float), "seconds a cancelled, timed-out or stopped task has to stop once interrupted; a task still running then (blocked in C code) is recorded as the interrupt says and its worker process replaced"
     ),
+    "OUTPUT": Setting(True, (bool,), "capture each run's output (print, sys.stdout/stderr, log records) for handle.output and the admin; False: nothing is captured"),
+    "OUTPUT_LOG_LEVEL": Setting("INFO", (str, int), "log records of this level and above, from any logger, are part of a run's output"),
+    "OUTPUT_MAX_BYTES": Setting(1_000_000, (int,), "most characters of output kept per task: the beginning and the end, with a line saying how much was left out"),
+    "OUTPUT_FLUSH_INTERVAL": Setting(0.5, (int, float), "seconds between writes of a running task's new output to the database"),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

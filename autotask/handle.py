@@ -113,6 +113,14 @@ class DelayedTask:
         return [] if row is None else history.attempts(row)
 
     @property
+    def output(self) -> str:
+        """What the task printed and logged (``AUTOTASK_OUTPUT_LOG_LEVEL`` and above) so far, every
+        attempt's, in order: about a second behind while it runs. '' once the record is gone."""
+        from . import output
+
+        return output.text(self.id)
+
+    @property
     def name(self) -> str:
         """The name the task was registered under (``@delayed_task(name=...)``), or ''."""
         return self._field("name") or ""
@@ -183,6 +191,10 @@ class DelayedTask:
 
     def set_progress(self, percent: int | float) -> None:
         """Record progress (0-100); any handle to the task reads it at once."""
-        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
-            raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")
+        check_progress(percent)
         queue.set_progress(self.id, int(percent))
+
+
+def check_progress(percent: Any) -> None:
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+        raise ValueError(f"progress must be a number from 0 to 100, got {percent!r}")

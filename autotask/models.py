@@ -162,6 +162,27 @@ class Task(models.Model):
         return None
 
 
+class TaskOutput(models.Model):
+    """A piece of a run's output (``autotask.output``): what a run printed and logged, appended
+    as it goes, a row per write (about one a second while it prints), never a rewrite of a
+    large row. Removed with its task."""
+
+    id = models.BigAutoField(primary_key=True)
+    # No index of its own: the (task, id) index below starts with it.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="output_parts", db_index=False)
+    attempt = models.PositiveIntegerField()
+    # Within the attempt: NULL for its beginning, else a piece of its end, with the
+    # number of characters left out between the two when it was written.
+    left_out = models.BigIntegerField(null=True, blank=True)
+    text = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["task", "id"], name="autotask_output_task")]
+
+    def __str__(self) -> str:
+        return f"output of {self.task_id}, attempt {self.attempt}"
+
+
 class Dashboard(Task):
     """No table of its own: the admin's entry for autotask's dashboard (``autotask.admin``),
     so that the admin index and its navigation list it beside the tables."""

@@ -3,8 +3,10 @@
 Plain JSON values are stored as they are. datetime, date, time, timedelta,
 Decimal, UUID, tuple, set, frozenset, bytes and dicts with non-string keys
 are stored as ``{"__autotask__": "<type>", "v": ...}`` and come back as the
-same type. Anything else is refused with a ``TypeError`` that says what the
-value is and what to store instead (a primary key, a dotted path, ``.value``...).
+same type; so do instances of dataclasses, pydantic models and classes with
+``as_dict()`` (``model_values.py``), stored with their class's path. Anything
+else is refused with a ``TypeError`` that says what the value is and what to
+store instead (a primary key, a dotted path, ``.value``...).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import types
 import uuid
 from decimal import Decimal
 from typing import Any, Callable
+
+from . import model_values
 
 TAG = "__autotask__"
 
@@ -41,9 +45,10 @@ _PLAIN = frozenset({type(None), bool, int, float, str})  # exactly these types a
 
 
 class _Unstorable(TypeError):
-    def __init__(self, path: str, value: Any) -> None:
+    def __init__(self, path: str, value: Any, why: str = "") -> None:
         self.path = path
         self.value = value
+        self.why = why  # a model that can't be stored: why not
         super().__init__(path)
 
 
@@ -78,7 +83,13 @@ def _encode(value: Any, path: str) -> Any:
         return {TAG: "uuid", "v": str(value)}
     if type(value) in (bytes, bytearray):
         return {TAG: type(value).__name__, "v": base64.b64encode(value).decode("ascii")}
-    raise _Unstorable(path, value)
+    try:
+        class_path, fields = model_values.fields_of(value)
+    except model_values.NotAModel:
+        raise _Unstorable(path, value) from None
+    except TypeError as exc:
+        raise _Unstorable(path, value, str(exc)) from None
+    return {TAG: model_values.KIND, "c": class_path, "v": {k: _encode(v, f"{path}.{k}") for k, v in fields.items()}}
 
 
 _DECODERS: dict[str, Callable[[Any], Any]] = {
@@ -101,6 +112,8 @@ def _decode_object(obj: dict[str, Any]) -> Any:
     kind = obj.get(TAG)
     if kind is None:
         return obj
+    if kind == model_values.KIND:
+        return model_values.rebuild(obj["c"], obj["v"])
     return _DECODERS[kind](obj["v"])
 
 
@@ -147,7 +160,10 @@ def _unstorable(value: Any) -> str:
             return f"an instance of {kind}, a subclass of {base.__name__}; use {base.__name__}(value)"
     if isinstance(value, Promise):
         return "a lazy translation string; use str(value)"
-    return f"an instance of {kind}; the storable types are {STORABLE}: store its data as those"
+    return (
+        f"an instance of {kind}; the storable types are {STORABLE}, and instances of dataclasses, pydantic "
+        "models and classes with as_dict(): store its data as those"
+    )
 
 
 def encode(value: Any, name: str = "value") -> Any:
@@ -155,6 +171,8 @@ def encode(value: Any, name: str = "value") -> Any:
     try:
         return _encode(value, name)
     except _Unstorable as exc:
+        if exc.why:
+            raise TypeError(f"{exc.path} can't be stored: {exc.why}") from None
         raise TypeError(f"{exc.path} can't be stored: it is {_unstorable(exc.value)}") from None
     except RecursionError:
         raise TypeError(f"{name} can't be stored: it refers to itself") from None

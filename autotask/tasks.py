@@ -50,13 +50,20 @@ class DelayedFunction(Generic[P, R]):
         self, func: Callable[P, R], *, options: TaskOptions = DEFAULTS, name: str = "",
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        functools.update_wrapper(self, func)
+        self._wrap(func)
         self.func = func
         self.path = dotted_path(func)
         self.options = options
         self.name = name
         self.retry_policy = retry_policy or RetryPolicy()
-        self._signature = inspect.signature(func)
+        self._set_signature(inspect.signature(func))
+
+    def _wrap(self, func: Callable[P, R]) -> None:
+        functools.update_wrapper(self, func)
+
+    def _set_signature(self, signature: inspect.Signature) -> None:
+        """The signature calls are checked against (at call time, not in the worker)."""
+        self._signature = signature
         params = list(self._signature.parameters.values())
         self._param_names = [p.name for p in params]
         # Positional calls of a function with plain parameters are checked by count
@@ -191,6 +198,9 @@ def delayed_task(
     each next one ``retry_backoff`` times longer, at most ``retry_max_delay``,
     spread at random with ``retry_jitter``; ``retry_on`` / ``no_retry_on`` limit
     which exceptions are retried.
+
+    On a subclass of ``autotask.TaskBase``, calling the class stores a call of its
+    ``run()``; the worker runs it on a new instance (``task_classes.py``).
     """
     if callable(delay):
         raise TypeError("use @delayed_task() with parentheses")
@@ -203,9 +213,17 @@ def delayed_task(
         names.check_name(name)
 
     def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
-        if not stores_calls():
+        if isinstance(func, type):  # a class-based task (task_classes.py)
+            from .task_classes import DelayedClass, check_task_class
+
+            check_task_class(func)
+            if not stores_calls():
+                return func
+            task: DelayedFunction[P, R] = DelayedClass(func, options=options, name=name or "", retry_policy=policy)
+        elif not stores_calls():
             return func
-        task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
+        else:
+            task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
         if name is not None:
             names.register(name, task)
         return task

@@ -78,8 +78,9 @@ class System:
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("TRUNCATE autotask_task, autotask_worker")
+                cursor.execute("TRUNCATE autotask_taskoutput, autotask_task, autotask_worker")
             else:
+                cursor.execute("DELETE FROM autotask_taskoutput")
                 cursor.execute("DELETE FROM autotask_task")
                 cursor.execute("DELETE FROM autotask_worker")
 
@@ -114,6 +115,32 @@ class System:
         count = self.Task.objects.filter(function__endswith=".noop", status="DONE").count()
         seconds = (span["b"] - span["a"]).total_seconds()
         return {"table_tasks_per_s": round(count / seconds, 1)}
+
+
+def scenario_drain_output(system: System, ctx: Context) -> dict:
+    """Drain of tasks that each print 10 lines and log 2 records, with output capture on
+    (the default) and off (``AUTOTASK_OUTPUT = False``), as drain measures it."""
+    n = ctx.n(5000, 1000)
+    out: dict = {"tasks": n}
+    for label, flag in (("on", "1"), ("off", "0")):
+        runs = []
+        for run in range(ctx.n(3, 1)):
+            system.reset()
+            common.settle(system)
+            marks = ctx.marks_file(f"drain-output-{label}-{run}")
+            system.mark(marks, "start")
+            system.tasks.print10.bulk([(i,) for i in range(n)])
+            system.mark(marks, "end")
+            worker = system.start_worker(ctx.log(f"drain-output-{label}-{run}"), BENCH_OUTPUT=flag)
+            try:
+                got = wait_marks(marks, ["start", "end"], timeout=max(120, n / 20), worker=worker)
+            finally:
+                stop(worker)
+            runs.append(n / (got["end"] - got["start"]))
+        out[f"{label}_tasks_per_s"] = round(sorted(runs)[len(runs) // 2], 1)
+    out["ratio"] = round(out["on_tasks_per_s"] / out["off_tasks_per_s"], 2)
+    system.reset()
+    return out
 
 
 def scenario_scaleout(system: System, ctx: Context) -> dict:
@@ -382,6 +409,6 @@ if __name__ == "__main__":
             "companion": scenario_companion, "idle_companion": scenario_idle_companion, "schedules": scenario_schedules,
             "scaleout": scenario_scaleout, "priority_latency": scenario_priority_latency,
             "concurrency_memory": scenario_concurrency_memory, "gunicorn_memory": scenario_gunicorn_memory,
-            "dashboard": scenario_dashboard,
+            "dashboard": scenario_dashboard, "drain_output": scenario_drain_output,
         },
     )

@@ -47,6 +47,8 @@ ROWS = [
     ("scale-out: speed-up over 1 process, 2 proc., x", ("scaleout", "p2_speedup"), None),
     ("scale-out: drain tasks/s, 4 processes", ("scaleout", "p4_tasks_per_s"), None),
     ("scale-out: speed-up over 1 process, 4 proc., x", ("scaleout", "p4_speedup"), None),
+    ("drain, 10 lines + 2 records a task, output on: tasks/s", ("drain_output", "on_tasks_per_s"), None),
+    ("drain, 10 lines + 2 records a task, output off: tasks/s", ("drain_output", "off_tasks_per_s"), None),
     ("pickup, priority 100 in a 10,000 drain: p50 ms", ("priority_latency", "p50_ms"), None),
     ("pickup, priority 100 in a 10,000 drain: p95 ms", ("priority_latency", "p95_ms"), None),
     ("memory: RSS per extra thread, MB", ("concurrency_memory", "per_thread_rss_mb"), None),

@@ -161,7 +161,7 @@ AUTOTASK_DJANGO = {
 SYSTEMS = {"autotask": AUTOTASK, "autotask_django": AUTOTASK_DJANGO, **PEERS}
 MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory", "io_drain"]
 # autotask only: worker processes side by side, pickup under load, memory of threads, processes, companions.
-AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory"]
+AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory", "drain_output"]
 
 _running: list[subprocess.Popen] = []
 

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .. import db, operations, serialization
+from .. import db, operations, output, serialization
 from ..models import Schedule, Task, Worker
 from ..task import CANCELLED, ERROR, FINISHED, UNFINISHED, WAITING
 from .base import OperateAdmin, moment, pre
@@ -65,7 +65,8 @@ class TaskAdmin(OperateAdmin):
     change_form_template = "admin/autotask/task/change_form.html"
     fieldsets = (
         (None, {"fields": (
-            "status", "call", "result_display", "progress_bar", "error_message", "exception_class", "traceback_display",
+            "status", "call", "result_display", "progress_bar", "output_display", "error_message", "exception_class",
+            "traceback_display",
         )}),
         ("Task", {"fields": ("id", "function", "name", "queue_name", "priority", "schedule", "due_at")}),
         ("Run record", {"fields": (
@@ -130,6 +131,11 @@ class TaskAdmin(OperateAdmin):
     @admin.display(description="result")
     def result_display(self, obj: Task):
         return pre(self._pretty(obj.result)) if obj.result is not None else "-"
+
+    @admin.display(description="output")
+    def output_display(self, obj: Task):
+        """What the run printed and logged (autotask.output); the page reads itself again while it runs."""
+        return pre(output.text(obj.pk))
 
     @admin.display(description="traceback")
     def traceback_display(self, obj: Task):

@@ -22,6 +22,7 @@ from ..exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskT
 from ..loader import full_name
 from ..queue import Outcome, WorkerIdentity
 from ..task import CANCELLED, ERROR, FINISHED, WAITING
+from . import capture
 from .runner import RunnerDied
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
     which its heartbeat writes; runs outside a worker (eager mode) are not."""
     if not ran:
         return
+    capture.wait_stored([task["id"] for task, _ in ran])  # a run's output is complete once its outcome is
     held = until_recorded(using, lambda: queue.finish(worker, ran))
     if counted:
         stats.record(ran, held)  # the dashboard's run figures (autotask.stats)

@@ -2,8 +2,8 @@
 
 - ``running(task_id)``: the context of every run, in the thread that runs it
   (a worker's slot) or in a runner process: ``current_task()`` is its handle
-  while it runs. Whatever belongs to one run and must not leak into another
-  (a run's output capture, say) is set up and torn down here, and only here.
+  while it runs, and its output is captured (``capture.py``). Whatever belongs
+  to one run and must not leak into another is set up and torn down here, and only here.
 - ``execute(task, call)``: one run from start to end: the function imported
   (once per process), the arguments read, ``task_started`` sent, the call made
   inside ``running()``, the times noted. ``call`` decides where the task runs
@@ -23,7 +23,7 @@ from ..handle import DelayedTask, _current_task
 from ..loader import full_name
 from ..queue import Outcome, WorkerIdentity
 from ..task import DONE, ERROR
-from . import outcomes
+from . import capture, outcomes
 
 logger = logging.getLogger(__name__)
 
@@ -35,17 +35,22 @@ class running:
     ``with running(task_id) as handle: ...``. (A class, not a generator: it is
     entered for every task, and this is cheaper.)"""
 
-    __slots__ = ("handle", "_token")
+    __slots__ = ("handle", "attempt", "_token", "_capture")
 
-    def __init__(self, task_id: Any) -> None:
+    def __init__(self, task_id: Any, attempt: int = 1) -> None:
         self.handle = DelayedTask(task_id)
+        self.attempt = attempt
 
     def __enter__(self) -> Any:
         self._token = _current_task.set(self.handle)
+        self._capture = capture.begin(self.handle.id, self.attempt)
         return self.handle
 
     def __exit__(self, *exc_info: Any) -> None:
-        _current_task.reset(self._token)
+        try:
+            capture.end(self._capture)
+        finally:
+            _current_task.reset(self._token)
 
 
 def execute(task: dict[str, Any], call: Call, runnables: dict[str, Any]) -> Outcome:
@@ -61,7 +66,7 @@ def execute(task: dict[str, Any], call: Call, runnables: dict[str, Any]) -> Outc
         outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
     else:
         logger.debug("task started task=%s function=%s attempt=%s", task["id"], task["function"], task["attempts"])
-        with running(task["id"]) as handle:
+        with running(task["id"], task["attempts"]) as handle:
             signals.started(runnable, handle, task)
             outcome = call(runnable, args, kwargs, task)
     task["finished_at"] = timeutil.now()

@@ -11,7 +11,8 @@ ERROR, and the worker goes on.
 Worker and runner talk over two anonymous pipes that no other process can
 reach, one line of JSON per message: the runner says ``{"ready": true}``
 once Django is set up, then answers each run with its stored result or its
-error. The task's own output goes to the worker's stdout and stderr.
+error. The task's own output, down to its file descriptors 1 and 2, is its
+run's output (``capture.py``).
 """
 
 from __future__ import annotations
@@ -77,7 +78,10 @@ class Runner:
         assert self._requests is not None and self.process is not None
         task["runner_pid"] = self.process.pid  # the run record names the process that ran it
         try:
-            request = {"id": str(task["id"]), "function": task["function"], "arguments": task["arguments"]}
+            request = {
+                "id": str(task["id"]), "function": task["function"], "arguments": task["arguments"],
+                "attempts": task["attempts"],
+            }
             self._requests.write(json.dumps(request).encode() + b"\n")
             self._requests.flush()
             return self._read()
@@ -183,7 +187,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
 
     policy = DEFAULT
     try:
-        with running(request["id"]):
+        with running(request["id"], request.get("attempts", 1)):
             task = runnable(request["function"])
             policy = task.retry_policy
             args, kwargs = serialization.loads_call(request["arguments"])
@@ -206,6 +210,9 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
+    from .capture import redirect_fds
+
+    redirect_fds()  # a run's output includes what C code and child processes write to fds 1 and 2
     with os.fdopen(request_fd, "rb") as requests, os.fdopen(reply_fd, "wb") as replies:
         replies.write(b'{"ready": true}\n')
         replies.flush()

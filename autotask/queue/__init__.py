@@ -13,10 +13,10 @@ from .claim import CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, claim_
 from .maintain import alive_workers, delete_expired, recover_lost
 from .record import Outcome, finish
 from .sql import HOST
-from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, set_progress
+from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, set_progress, set_result
 
 __all__ = [
     "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "alive_workers", "cancel",
-    "cancel_requested", "claim", "claim_task", "delete_expired", "enqueue", "enqueue_many", "finish", "held_by", "next_due_time",
-    "read", "recover_lost", "release", "set_progress",
+    "cancel_requested", "claim", "claim_task", "delete_expired", "enqueue", "enqueue_many", "finish", "held_by",
+    "next_due_time", "read", "recover_lost", "release", "set_progress", "set_result",
 ]

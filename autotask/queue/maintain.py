@@ -141,6 +141,7 @@ def delete_expired(chunk: int = 1000) -> int:
 
         def attempt() -> int:
             with db.write_transaction(using):
-                return Task.objects.using(using).filter(pk__in=ids).delete()[0]
+                # Their output (autotask.output) goes with them, in one more statement.
+                return Task.objects.using(using).filter(pk__in=ids).delete()[1].get(Task._meta.label, 0)
 
         deleted += db.retry_locked(attempt, "clean")

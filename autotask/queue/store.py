@@ -160,6 +160,11 @@ def set_progress(task_id: uuid.UUID, percent: int) -> None:
     models().Task.objects.using(db.alias()).filter(pk=task_id).update(progress=percent)
 
 
+def set_result(task_id: uuid.UUID, stored: str) -> bool:
+    """Store a running task's result before it ends (``TaskBase.set_output``); False if it isn't running."""
+    return bool(models().Task.objects.using(db.alias()).filter(pk=task_id, status=RUNNING).update(result=stored))
+
+
 def cancel(task_id: uuid.UUID) -> bool:
     """Cancel a waiting task at once; ask the worker of a running one to stop it.
 

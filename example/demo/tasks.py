@@ -24,13 +24,17 @@ def send_welcome_email(address):
 
 @delayed_task(delay=2)
 def build_report(rows):
-    """A longer job that reports its progress (the bar on the page) as it goes."""
+    """A longer job that reports its progress (the bar on the page) as it goes, and
+    prints a line per step: its output (handle.output, the admin's task page, the
+    last line on the demo's page) grows while it runs."""
     task = current_task()  # None when called with build_report.run_inline(...)
     steps = 10
     total = 0
+    logger.info("building a report of %s rows", rows)
     for step in range(1, steps + 1):
         time.sleep(0.25)
         total += sum(range(rows // steps))
+        print(f"page {step} of {steps} rendered")
         if task is not None:
             task.set_progress(step * 100 // steps)
     return {"rows": rows, "checksum": total % 100_000, "pages": max(1, rows // 50)}

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from autotask import serialization
-from autotask.models import Schedule, Task, Worker
+from autotask.models import Schedule, Task, TaskOutput, Worker
 
 from . import tasks
 
@@ -40,6 +40,7 @@ def index(request):
 
     now = timezone.now()
     rows = [_task_row(t, now) for t in Task.objects.order_by("-created_at").defer("traceback")[:RECENT]]
+    _add_last_output_lines(rows)
     counts = dict(Task.objects.values_list("status").annotate(n=Count("id")).order_by())
     schedules = [_schedule_row(s, now) for s in Schedule.objects.order_by("function")]
     workers = [_worker_row(w, now) for w in Worker.objects.order_by("-started_at")]
@@ -125,6 +126,7 @@ def _task_row(task, now):
         duration_ms = round((now - task.started_at).total_seconds() * 1000)
     retrying = task.status == "WAITING" and task.attempts > 0
     return {
+        "id": task.id,
         "function": _short(task.function),
         "arguments": _arguments(task.arguments),
         "scheduled": task.schedule_id is not None,
@@ -143,6 +145,17 @@ def _task_row(task, now):
         "max_attempts": task.retries + 1,
         "worker": task.worker,
     }
+
+
+def _add_last_output_lines(rows):
+    """Each task's last line of output (what it printed and logged), with one query for the page."""
+    last = {}
+    for task_id, text in TaskOutput.objects.filter(task_id__in=[r["id"] for r in rows]).order_by("id").values_list("task_id", "text"):
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines:
+            last[task_id] = lines[-1]
+    for row in rows:
+        row["output"] = _compact(last.get(row["id"], ""))
 
 
 def _schedule_row(schedule, now):

@@ -33,6 +33,7 @@ else:
 TASKS = {"default": {"BACKEND": "autotask.backends.AutotaskBackend"}}
 
 AUTOTASK_IS_ACTIVE = True
+AUTOTASK_OUTPUT = os.environ.get("BENCH_OUTPUT", "1") == "1"  # the drain_output scenario turns it off
 AUTOTASK_COMPANION_SCOPE = os.environ.get("BENCH_COMPANION_SCOPE", "process")  # the gunicorn memory scenario sets it
 if os.environ.get("BENCH_CLIENT") == "1":
     AUTOTASK_WORKER_AUTOSTART = False

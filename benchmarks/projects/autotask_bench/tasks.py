@@ -1,3 +1,4 @@
+import logging
 import time
 
 from autotask.tasks import delayed_task
@@ -24,3 +25,12 @@ def mark(path, label):
 def io(i):
     """An I/O-bound task: waits 20 ms (as on a network call)."""
     time.sleep(0.020)
+
+
+@delayed_task()
+def print10(i):
+    """A task with output: 10 lines printed, 2 records logged (the drain_output scenario)."""
+    for line in range(10):
+        print("task", i, "line", line)
+    logging.getLogger("bench").info("first record of %s", i)
+    logging.getLogger("bench").warning("second record of %s", i)
