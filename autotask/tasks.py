@@ -94,7 +94,7 @@ class DelayedFunction(Generic[P, R]):
         stay as they are; ``delay`` and ``run_after`` (an aware datetime) replace each other."""
         options = self.options.replace(
             delay=delay, run_after=run_after, priority=priority, queue_name=queue_name,
-            after=None if after is None else tuple(after), retries=retries, ttl=ttl, timeout=timeout,
+            after=after, retries=retries, ttl=ttl, timeout=timeout,
         )
         configured = copy.copy(self)
         configured.options = options

@@ -78,6 +78,10 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
             from ..handle import DelayedTask
 
             signals.finished(task.get("runnable"), DelayedTask(task["id"]), outcome.status, task, outcome)
+    if held.cancelled:  # dependents of the tasks that failed (after=)
+        from ..queue import dependencies
+
+        dependencies.announce(held.cancelled)
 
 
 def until_recorded(using: str, record: Callable[[], T]) -> T:

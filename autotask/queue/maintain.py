@@ -15,7 +15,7 @@ from ..conf import conf
 from ..exceptions import WorkerLost
 from ..loader import full_name
 from ..task import CANCELLED, ERROR, RUNNING, WAITING
-from . import expiry
+from . import dependencies, expiry
 from .sql import HOST, models as _models
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def recover_lost() -> int:
         task
         for task in models.Task.objects.using(using).running().values(
             "id", "function", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl",
-            "schedule_id", "started_at", "history",
+            "schedule_id", "started_at", "history", "has_dependents",
         )
         if task["worker_id"] not in live
     ]
@@ -66,6 +66,7 @@ def recover_lost() -> int:
     recovered = sum(_recover(task, now, batch=held[task["worker_id"], task["started_at"]] > 1) for task in orphans)
     if lost_workers:
         models.Worker.objects.using(using).filter(pk__in=[w.id for w in lost_workers]).delete()
+    dependencies.cancel_orphans()  # blocked tasks whose dependency was deleted unfinished
     return recovered
 
 
@@ -108,15 +109,22 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
     if fields["status"] != WAITING:
         fields.update(finished_at=now, expires_at=expiry.expires_at(fields["status"], now, task["ttl"]))
 
+    cancelled: list[Any] = []
+
     def attempt() -> int:
+        cancelled.clear()
         with db.write_transaction(using):
-            return (
+            updated = (
                 Task.objects.using(using)
                 .filter(pk=task["id"], status=RUNNING, worker_id=task["worker_id"])
                 .update(**fields)
             )
+            if updated and task["has_dependents"] and fields["status"] != WAITING:
+                cancelled.extend(dependencies.settle(using, [], [task["id"]]))  # it ended ERROR or CANCELLED
+            return updated
 
     done = db.retry_locked(attempt, "recover")
+    dependencies.announce(cancelled)
     if done:
         logger.warning("recovered task=%s worker=%s status=%s", task["id"], task["worker"], fields["status"])
         if fields["status"] != WAITING:
@@ -141,6 +149,10 @@ def delete_expired(chunk: int = 1000) -> int:
 
         def attempt() -> int:
             with db.write_transaction(using):
-                return Task.objects.using(using).filter(pk__in=ids).delete()[0]
+                removed = Task.objects.using(using).filter(pk__in=ids).delete()[0]
+                # The dependency rows of removed dependents (those of a removed dependency stay:
+                # its dependents still name it).
+                _models().TaskDependency.objects.using(using).filter(dependent__in=ids).delete()
+                return removed
 
         deleted += db.retry_locked(attempt, "clean")
