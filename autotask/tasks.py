@@ -167,8 +167,13 @@ def delayed_task(
     retry_max_delay: float | None = None,
     retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
     no_retry_on: Iterable[type[BaseException]] | type[BaseException] = (),
+    after: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], DelayedFunction[P, R] | Callable[P, R]]:
     """Calls of the decorated function are stored and run later by a worker.
+
+    On a method of a Django model, ``obj.method(*args)`` stores the call for that
+    object (``autotask.instances``); ``after``: names of other such methods that
+    must have ended DONE for the object first (djangotasks' rule).
 
     ``delay``: seconds to wait at least; ``retries``: runs allowed after a failure;
     ``ttl``: seconds the result is kept; ``timeout``: seconds after which a run is
@@ -191,10 +196,27 @@ def delayed_task(
     if name is not None:
         names.check_name(name)
 
+    if isinstance(after, str) or not all(isinstance(method, str) for method in after):
+        raise TypeError(f"@delayed_task(after=...) takes a list of method names, got {after!r}")
+    after = tuple(after)
+
     def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
         if not conf.IS_ACTIVE:
             return func
-        task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
+        qualname = getattr(func, "__qualname__", "")
+        if "." in qualname and "<locals>" not in qualname:  # defined in a class body: a model method
+            from .instances import ModelMethod
+
+            task: DelayedFunction[P, R] = ModelMethod(
+                func, options=options, name=name or "", retry_policy=policy, after=after
+            )
+        elif after:
+            raise ValueError(
+                f"@delayed_task(after={list(after)!r}) on {qualname}: after= names methods of the same model, "
+                "so it is only for model methods (use func.using(after=[handle, ...]) for other tasks)"
+            )
+        else:
+            task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
         if name is not None:
             names.register(name, task)
         return task
