@@ -244,3 +244,59 @@ def test_a_deleted_dependency_cancels_its_dependents(processes):
     assert b.status == CANCELLED
     assert b.error_message == f"cancelled: its dependency {a.id} is gone (its record was removed before it ended DONE)"
     assert b.dependencies == [DelayedTask(a.id)] and a.status is None
+
+
+def test_a_run_of_a_schedule_as_a_dependency(processes):
+    from . import schedule_tasks  # noqa: F401  (registers the schedules here too)
+
+    processes.worker(AUTOTASK_TEST_IMPORT="tests.schedule_tasks")
+    runs = Task.objects.filter(schedule__isnull=False)
+    ok = wait_until(lambda: runs.filter(function="tests.schedule_tasks.every_second").first(), 60, "a run of every_second")
+    failing = wait_until(
+        lambda: runs.filter(function="tests.schedule_tasks.failing_every_second").first(), 60, "a failing run"
+    )
+    after_ok = t.step.using(after=[DelayedTask(ok.id)])("schedule", "after ok")
+    after_failing = t.step.using(after=[failing.id])("schedule", "after failing")
+    finished(after_ok, after_failing)
+    assert after_ok.status == DONE and labels("schedule") == ["after ok"]
+    assert after_failing.status == CANCELLED
+    assert after_failing.error_message.endswith("(tests.schedule_tasks.failing_every_second) ended ERROR")
+
+
+def test_a_django_task_as_a_dependency(processes):
+    pytest.importorskip("tests.tasks_django")
+    from . import tasks_django
+
+    result = tasks_django.add.enqueue(2, 3)
+    then = t.step.using(after=[result])("django", "then")
+    assert then.dependencies == [DelayedTask(result.id)] and then.status == WAITING
+    processes.worker()
+    finished(then)
+    result.refresh()
+    assert result.return_value == 5 and then.status == DONE
+
+
+def test_admin_cancel_and_retry_keep_the_chain():
+    from autotask import operations
+
+    a = t.step("admin", "a")
+    b = t.step.using(after=[a])("admin", "b")
+    c = t.step.using(after=[b])("admin", "c")
+    assert operations.cancel_tasks(Task.objects.filter(pk=a.id))["cancelled"] == 1
+    assert (a.status, b.status, c.status) == (CANCELLED, CANCELLED, CANCELLED)
+    # Run again, all three: each waits again for what it waits for.
+    assert operations.retry_tasks(Task.objects.filter(pk__in=[a.id, b.id, c.id]))["retried"] == 3
+    assert [stored(h).status for h in (a, b, c)] == [WAITING, BLOCKED, BLOCKED]
+    assert stored(c).dependencies_left == 1
+
+
+def test_expired_dependents_take_their_dependency_rows_along():
+    from django.utils import timezone
+
+    from autotask import queue
+
+    a = t.step("x", "a")
+    b = t.step.using(after=[a])("x", "b")
+    Task.objects.filter(pk__in=[a.id, b.id]).update(status=DONE, expires_at=timezone.now())
+    assert queue.delete_expired() == 2
+    assert not TaskDependency.objects.exists()

@@ -178,3 +178,45 @@ def test_a_method_task_as_a_dependency_and_with_using(processes):
     processes.worker()
     finished(then)
     assert notes(article) == ["long_task a", "long_task a?"]
+
+
+# -- the admin ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def superuser_client(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("admin", "a@example.com", "pw"))
+    return client
+
+
+def test_an_admin_action_starts_a_method_task_for_each_selected_object(superuser_client):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    articles = [Article.objects.create(title=str(i)) for i in range(3)]
+    response = superuser_client.post(
+        reverse("admin:tests_article_changelist"),
+        {"action": "run_long_task", ACTION_CHECKBOX_NAME: [a.pk for a in articles[:2]]}, follow=True,
+    )
+    assert "Started long_task for 2 articles." in response.content.decode()
+    assert [len(autotask.history(a)) for a in articles] == [1, 1, 0]
+
+
+def test_the_task_page_shows_the_object_dependencies_and_dependents(superuser_client):
+    from django.urls import reverse
+
+    article = Article.objects.create(title="a")
+    then = article.run_then()
+    [first] = then.dependencies
+    page = superuser_client.get(reverse("admin:autotask_task_change", args=[then.id])).content.decode()
+    assert f'<a href="{reverse("admin:tests_article_change", args=[article.pk])}">tests.article {article.pk}</a>' in page
+    assert f'<a href="{reverse("admin:autotask_task_change", args=[first.id])}">{first.id}</a>' in page
+    first_page = superuser_client.get(reverse("admin:autotask_task_change", args=[first.id])).content.decode()
+    assert f'<a href="{reverse("admin:autotask_task_change", args=[then.id])}">{then.id}</a>' in first_page
+    listed = superuser_client.get(reverse("admin:autotask_task_changelist"), {"status__exact": BLOCKED})
+    assert listed.context["cl"].result_count == 1 and "Waiting for dependencies" in listed.content.decode()
+    # A model without an admin page: its name and key, no link.
+    tag_page = superuser_client.get(reverse("admin:autotask_task_change", args=[Tag.objects.create(slug="t").count().id]))
+    assert "tests.tag t" in tag_page.content.decode()
