@@ -66,10 +66,12 @@ def failed(
     return outcome
 
 
-def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
-    """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``."""
+def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]]) -> bool:
+    """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``.
+
+    True if tasks waiting for these (after=) became due: there is new work at once."""
     if not ran:
-        return
+        return False
     held = until_recorded(using, lambda: queue.finish(worker, ran))
     stats.record(ran, held)  # the dashboard's run figures (autotask.stats)
     for (task, outcome), was_held in zip(ran, held):
@@ -82,6 +84,7 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
         from ..queue import dependencies
 
         dependencies.announce(held.cancelled)
+    return held.released > 0
 
 
 def until_recorded(using: str, record: Callable[[], T]) -> T:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
 from django.db import connections
@@ -31,7 +31,7 @@ from .. import db, signals, timeutil
 from ..options import dependency_id
 from ..task import BLOCKED, CANCELLED, DONE, ERROR, WAITING
 from . import expiry
-from .sql import models as _models
+from .sql import adapters, column_namer, models as _models
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +55,16 @@ def attach(using: str, ids: Sequence[uuid.UUID], after: Iterable[Any]) -> None:
     # Locked, then read: a dependency's outcome is recorded either before this read (and
     # seen here) or after this commit (and then settles the rows written here).
     found: dict[uuid.UUID, tuple[str, str]] = {}
-    for part in _chunks(dependency_ids):
-        tasks.filter(pk__in=part, has_dependents=False).update(has_dependents=True)
-        for pk, status, function in tasks.filter(pk__in=part).select_for_update().values_list("id", "status", "function"):
+    for part in _chunks(sorted(dependency_ids)):
+        # Locked in key order (as every caller does): two calls waiting for the same tasks can't deadlock.
+        rows = tasks.filter(pk__in=part).order_by("pk").select_for_update()
+        unmarked = []
+        for pk, status, function, marked in rows.values_list("id", "status", "function", "has_dependents"):
             found[pk] = (status, function)
+            if not marked:
+                unmarked.append(pk)
+        if unmarked:
+            tasks.filter(pk__in=unmarked).update(has_dependents=True)
     missing = [str(pk) for pk in dependency_ids if pk not in found]
     if missing:
         raise ValueError(f"after=: no task {', '.join(missing)} (it never existed, or its record was removed)")
@@ -87,30 +93,71 @@ def _message(pk: Any, function: str | None, status: str | None) -> str:
     return f"cancelled: its dependency {pk} ({function}) ended {status}"
 
 
-def settle(using: str, done: Sequence[uuid.UUID], failed: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, str]]:
+def _release(using: str, done: Sequence[uuid.UUID]) -> int:
+    """Dependents of the ``done`` tasks: their counts go down, those at 0 become WAITING.
+
+    The dependents' keys are read through the dependency index, then updated by primary key:
+    each dependent's count goes down by its number of links to ``done``, and those at 0 are due.
+    A few statements for a batch of finished tasks, whatever their number of dependents;
+    hand-written (as ``record``'s), since they run in a chain's every link.
+    """
+    connection = connections[using]
+    models = _models()
+    Task, Dependency = models.Task, models.TaskDependency
+    quote = connection.ops.quote_name
+    task, link = column_namer(connection, Task), column_namer(connection, Dependency)
+    tasks, links = quote(Task._meta.db_table), quote(Dependency._meta.db_table)
+    db_uuid, _ = adapters(connection)
+    released = 0
+    with connection.cursor() as cursor:
+        for part in _chunks(list(done)):
+            cursor.execute(
+                f"SELECT {link('dependent')} FROM {links} WHERE {link('dependency')} IN ({', '.join(['%s'] * len(part))})",
+                [db_uuid(pk) for pk in part],
+            )
+            links_to = Counter(value for (value,) in cursor.fetchall())
+            by_count: dict[int, list[Any]] = defaultdict(list)
+            for dependent, count in links_to.items():
+                by_count[count].append(dependent)
+            for count, dependents in by_count.items():
+                for ids in _chunks(dependents):
+                    cursor.execute(
+                        f"UPDATE {tasks} SET {task('dependencies_left')} = {task('dependencies_left')} - %s "
+                        f"WHERE {task('id')} IN ({', '.join(['%s'] * len(ids))}) AND {task('status')} = %s",
+                        [count, *ids, BLOCKED],
+                    )
+            for ids in _chunks(list(links_to)):
+                cursor.execute(
+                    f"UPDATE {tasks} SET {task('status')} = %s WHERE {task('id')} IN ({', '.join(['%s'] * len(ids))}) "
+                    f"AND {task('status')} = %s AND {task('dependencies_left')} = 0",
+                    [WAITING, *ids, BLOCKED],
+                )
+                released += cursor.rowcount
+    return released
+
+
+class Settled(list):
+    """``settle``'s answer: the (id, function) of the tasks cancelled (for ``announce`` after
+    the commit), and ``released``: how many became due."""
+
+    released = 0
+
+
+def settle(using: str, done: Sequence[uuid.UUID], failed: Sequence[uuid.UUID]) -> Settled:
     """Settle the dependents of tasks that just ended (inside the transaction that recorded them).
 
     ``done``: tasks that ended DONE; ``failed``: tasks that ended otherwise (or are gone).
-    Returns the (id, function) of the tasks cancelled, for ``announce`` after the commit.
     """
     models = _models()
     Task, Dependency = models.Task, models.TaskDependency
     tasks = Task.objects.using(using)
     links = Dependency.objects.using(using)
-    if done:
-        for pk in done:  # one statement per finished dependency, whatever its number of dependents
-            tasks.filter(status=BLOCKED, pk__in=links.filter(dependency=pk).values("dependent")).update(
-                dependencies_left=F("dependencies_left") - 1
-            )
-        released = 0
-        for part in _chunks(list(done)):
-            released += tasks.filter(
-                status=BLOCKED, dependencies_left=0, pk__in=links.filter(dependency__in=part).values("dependent")
-            ).update(status=WAITING)
-        if released:
-            _wake(using)
-            logger.debug("released dependents count=%s", released)
-    cancelled: list[tuple[uuid.UUID, str]] = []
+    released = _release(using, done) if done else 0
+    if released:
+        _wake(using)
+        logger.debug("released dependents count=%s", released)
+    cancelled = Settled()
+    cancelled.released = released
     frontier = list(failed)
     while frontier:
         ended = {pk: (status, function) for pk, status, function in tasks.filter(pk__in=frontier).values_list("id", "status", "function")}
@@ -170,6 +217,8 @@ def cancel_orphans() -> int:
     using = db.alias()
     Task, Dependency = models.Task, models.TaskDependency
     blocked = Task.objects.using(using).filter(status=BLOCKED)
+    if not blocked.exists():  # one probe of the status index: the usual answer
+        return 0
     gone = list(
         Dependency.objects.using(using)
         .filter(Exists(blocked.filter(pk=OuterRef("dependent"))))

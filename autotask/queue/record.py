@@ -36,9 +36,11 @@ class Outcome:
 
 class Held(list):
     """``finish``'s answer: a bool per run; ``cancelled``: the (id, function) of dependents
-    cancelled because a task they waited for failed (for ``dependencies.announce``)."""
+    cancelled because a task they waited for failed (for ``dependencies.announce``);
+    ``released``: how many dependents became due."""
 
     cancelled: list[tuple[uuid.UUID, str]] = []
+    released = 0  # dependents that became due
 
 
 def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]]) -> Held:
@@ -72,6 +74,7 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
 
     def attempt() -> Held:
         cancelled.clear()
+        released[0] = 0
         with db.write_transaction(using), connection.cursor() as cursor:
             # The tasks this worker still holds: RUNNING with its id (few rows, through the status index).
             cursor.execute(held_sql, [RUNNING, db_uuid(worker.id)])
@@ -95,12 +98,15 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
                 done = [pk for pk, status in ended if status == DONE]
                 failed = [pk for pk, status in ended if status in (ERROR, CANCELLED)]
                 if done or failed:
-                    cancelled.extend(dependencies.settle(using, done, failed))
+                    settled = dependencies.settle(using, done, failed)
+                    cancelled.extend(settled)
+                    released[0] = settled.released
         return Held(task["id"] in held for task, _ in runs)
 
     cancelled: list[tuple[uuid.UUID, str]] = []
+    released = [0]
     held = db.retry_locked(attempt, "finish")
-    held.cancelled = cancelled
+    held.cancelled, held.released = cancelled, released[0]
     return held
 
 
