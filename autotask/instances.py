@@ -86,6 +86,12 @@ class ModelMethod(DelayedFunction):
     def __repr__(self) -> str:
         return f"<delayed_task {self.path}>"
 
+    def __call__(self, *args: Any, **kwargs: Any) -> DelayedTask:
+        raise TypeError(f"{self.path} is a task on a model object: call it on one, obj.{self.attribute}(...)")
+
+    def bulk(self, calls: Any) -> list[DelayedTask]:
+        raise TypeError(f"{self.path} is a task on a model object: call obj.{self.attribute}(...) for each object")
+
     def _after_tasks(self) -> list[ModelMethod]:
         """The methods named by ``after=``, checked at the first call (the class is complete by then)."""
         found = []

@@ -43,6 +43,8 @@ def test_bad_calls_fail_at_call_time():
         Article.objects.create(title="a").long_task(1, 2, 3)
     with pytest.raises(TypeError, match="argument 'words'"):
         Document.objects.create(name="d").index(object())
+    with pytest.raises(TypeError, match=r"call it on one, obj.long_task\(...\)"):
+        Article.long_task(Article.objects.create(title="b"))
     assert not Task.objects.exists()
 
 
