@@ -107,6 +107,26 @@ def test_cancel_goes_down_the_chain():
     assert c.error_message == f"cancelled: its dependency {b.id} (tests.tasks_dependencies.step) ended CANCELLED"
 
 
+def test_task_finished_for_every_task_a_cancel_ends():
+    from autotask import signals
+
+    a = t.step("k", "a")
+    b = t.step.using(after=[a])("k", "b")
+    c = t.step.using(after=[b])("k", "c")
+    got = []
+
+    def receiver(sender, task, status, **kwargs):
+        got.append((task, status))
+
+    signals.task_finished.connect(receiver)
+    try:
+        a.cancel()
+        d = t.step.using(after=[a])("k", "d")  # its dependency was cancelled already
+    finally:
+        signals.task_finished.disconnect(receiver)
+    assert sorted(got, key=lambda item: str(item[0].id)) == [(h, CANCELLED) for h in (a, b, c, d)]
+
+
 def test_cancelling_a_blocked_dependent_leaves_its_dependency():
     a = t.step("k", "a")
     b = t.step.using(after=[a])("k", "b")

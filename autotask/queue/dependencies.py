@@ -43,10 +43,11 @@ def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield ids[start : start + CHUNK]
 
 
-def attach(using: str, ids: Sequence[uuid.UUID], after: Iterable[Any]) -> None:
+def attach(using: str, ids: Sequence[uuid.UUID], after: Iterable[Any]) -> bool:
     """Make the just inserted tasks ``ids`` wait for ``after`` (inside the storing transaction).
 
     An id that names no task is a ``ValueError`` (the caller's savepoint then stores nothing).
+    Returns True if they ended CANCELLED at once (a dependency had already failed).
     """
     models = _models()
     Task = models.Task
@@ -82,9 +83,10 @@ def attach(using: str, ids: Sequence[uuid.UUID], after: Iterable[Any]) -> None:
             status=CANCELLED, finished_at=now, expires_at=expiry.expires_at(CANCELLED, now, ttl),
             error_message=_message(pk, function, status), exception_class="autotask.exceptions.TaskCancelled",
         )
-        return
+        return True
     left = sum(1 for pk in dependency_ids if found[pk][0] != DONE)
     new.update(status=BLOCKED if left else WAITING, dependencies_left=left)
+    return False
 
 
 def _message(pk: Any, function: str | None, status: str | None) -> str:

@@ -169,8 +169,11 @@ def _enqueue_with(
         ids = _insert(using, task, arguments, now)
         if fields:
             models().Task.objects.using(using).filter(pk__in=ids).update(**fields)
-        if task.options.after:
-            dependencies.attach(using, ids, task.options.after)
+        if task.options.after and dependencies.attach(using, ids, task.options.after):
+            # A dependency had failed already: they ended CANCELLED, never to run.
+            transaction.on_commit(
+                lambda: dependencies.announce([(task_id, task.path) for task_id in ids]), using=using
+            )
         _after_enqueue(using)
     return ids
 
