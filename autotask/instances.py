@@ -16,7 +16,6 @@ for it; else it is stored too, and this task waits for it (``after=``).
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -24,13 +23,10 @@ from django.db import models, transaction
 
 from . import db, queue, serialization, signals
 from .task import BLOCKED, DONE, RUNNING, WAITING
+from .tasks import DelayedFunction
 
 if TYPE_CHECKING:
     from .handle import DelayedTask
-
-from .tasks import DelayedFunction
-
-logger = logging.getLogger(__name__)
 
 
 class ObjectGone(LookupError):

@@ -1,6 +1,5 @@
 """Dependencies between tasks (``func.using(after=[...])``): stored, settled, cancelled, with real workers."""
 
-import time
 import uuid
 
 import pytest

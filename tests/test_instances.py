@@ -1,14 +1,13 @@
 """Tasks on model instances (``@delayed_task`` on a model method), ``autotask.history(obj)``,
 and djangotasks' ``after=["other_method"]`` rule, with real workers."""
 
-import uuid
 
 import pytest
 from django.db import models
 
 import autotask
 from autotask.models import Task
-from autotask.task import BLOCKED, CANCELLED, DONE, ERROR, WAITING
+from autotask.task import BLOCKED, CANCELLED, ERROR, WAITING
 from autotask.tasks import DelayedTask, delayed_task
 
 from .conftest import wait_until

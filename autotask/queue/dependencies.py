@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
 from django.db import connections
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, OuterRef
 
 from .. import db, signals, timeutil
 from ..options import dependency_id
