@@ -14,7 +14,8 @@ become WAITING (and workers are woken as for a new task); ERROR or CANCELLED
 cancels the blocked dependents, with a message naming the dependency, and in
 turn their own dependents, level after level: a few set-based statements per
 level, never one per row. A dependency whose record is gone before it ended
-DONE (deleted) is found by the workers' maintenance (``cancel_orphans``).
+DONE (deleted by hand) is found by the workers' clean-up (``cancel_orphans``, every
+``AUTOTASK_CLEAN_INTERVALL``).
 """
 
 from __future__ import annotations

@@ -66,7 +66,6 @@ def recover_lost() -> int:
     recovered = sum(_recover(task, now, batch=held[task["worker_id"], task["started_at"]] > 1) for task in orphans)
     if lost_workers:
         models.Worker.objects.using(using).filter(pk__in=[w.id for w in lost_workers]).delete()
-    dependencies.cancel_orphans()  # blocked tasks whose dependency was deleted unfinished
     return recovered
 
 
@@ -137,7 +136,8 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
 
 
 def delete_expired(chunk: int = 1000) -> int:
-    """Remove finished tasks whose ttl has passed, a chunk per transaction."""
+    """Remove finished tasks whose ttl has passed, a chunk per transaction; then cancel the
+    tasks that wait for a task whose record is gone unfinished (deleted by hand)."""
     Task = _models().Task
     using = db.alias()
     deleted = 0
@@ -145,6 +145,7 @@ def delete_expired(chunk: int = 1000) -> int:
         now = timeutil.now()
         ids = list(Task.objects.using(using).expired(now).values_list("id", flat=True)[:chunk])
         if not ids:
+            dependencies.cancel_orphans()
             return deleted
 
         def attempt() -> int:
