@@ -14,7 +14,7 @@ from typing import Any
 from . import failures, history, queue, serialization
 from .conf import conf
 from .exceptions import TaskNotFound
-from .task import CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
+from .task import BLOCKED, CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
 
 _current_task: contextvars.ContextVar[DelayedTask | None] = contextvars.ContextVar("autotask_current_task", default=None)
 
@@ -53,8 +53,10 @@ class DelayedTask:
 
     @property
     def status(self) -> str | None:
-        """WAITING, RUNNING, DONE, ERROR or CANCELLED; None once the record is gone."""
-        return self._field("status")
+        """WAITING, RUNNING, DONE, ERROR or CANCELLED; None once the record is gone.
+        (A task waiting for its dependencies is WAITING.)"""
+        status = self._field("status")
+        return WAITING if status == BLOCKED else status
 
     @property
     def ready(self) -> bool | None:
@@ -134,6 +136,20 @@ class DelayedTask:
         """-100 to 100: among due tasks, higher starts first."""
         return self._field("priority")
 
+    @property
+    def dependencies(self) -> list[DelayedTask]:
+        """The handles of the tasks it waits (or waited) for (``using(after=...)``), in the order given."""
+        from .queue import dependencies
+
+        return [DelayedTask(pk) for pk in dependencies.dependencies_of(self.id)]
+
+    @property
+    def dependents(self) -> list[DelayedTask]:
+        """The handles of the tasks stored to wait for it."""
+        from .queue import dependencies
+
+        return [DelayedTask(pk) for pk in dependencies.dependents_of(self.id)]
+
     def wait(self, timeout: float | None = None) -> Any:
         """Block until finished and return the result.
 
@@ -156,7 +172,7 @@ class DelayedTask:
             if row["status"] == DONE:
                 return None if row["result"] is None else serialization.loads(row["result"])
             if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(self._not_finished(timeout, row["status"]))
+                raise TimeoutError(self._not_finished(timeout, WAITING if row["status"] == BLOCKED else row["status"]))
             sleep = pause if deadline is None else min(pause, max(0.0, deadline - time.monotonic()))
             time.sleep(sleep)
             pause = min(pause * 1.5, 0.1)

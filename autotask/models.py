@@ -136,6 +136,15 @@ class Task(models.Model):
         Schedule, null=True, blank=True, on_delete=models.CASCADE, related_name="runs", db_index=False
     )
     due_at = models.DateTimeField(null=True, blank=True, help_text="the schedule's due time this run is for")
+    # Dependencies (``after=``, autotask.queue.dependencies): set when a task that waits for
+    # this one is stored, so that recording the outcome of any other task reads nothing more.
+    has_dependents = models.BooleanField(default=False, help_text="tasks wait for this one (after=)")
+    dependencies_left = models.PositiveIntegerField(
+        null=True, blank=True, help_text="dependencies not DONE yet; NULL for a task stored without after="
+    )
+    # The model instance a method task runs on (autotask.instances): 'app_label.modelname' and its key.
+    object_model = models.CharField(max_length=100, null=True, blank=True, help_text="app_label.modelname")
+    object_id = models.CharField(max_length=255, null=True, blank=True, help_text="the object's primary key")
 
     objects = TaskQuerySet.as_manager()
 
@@ -146,6 +155,8 @@ class Task(models.Model):
             # first entry of each priority present (``queue.next_due_time``): never a scan.
             models.Index(fields=["status", "-priority", "run_at"], name="autotask_task_claim"),
             models.Index(fields=["expires_at"], name="autotask_task_expires"),
+            # autotask.history(obj): one lookup of the object's tasks.
+            models.Index(fields=["object_model", "object_id"], name="autotask_task_object"),
         ]
         constraints = [
             # Each due time of a schedule runs once, however many workers race for it.
@@ -181,6 +192,24 @@ class TaskOutput(models.Model):
 
     def __str__(self) -> str:
         return f"output of {self.task_id}, attempt {self.attempt}"
+
+
+class TaskDependency(models.Model):
+    """``dependent`` waits for ``dependency`` (``after=``). No foreign keys: a dependency's
+    record may be removed (its ttl) while the dependent's lives on, and the other way round."""
+
+    dependent = models.UUIDField()
+    dependency = models.UUIDField()
+
+    class Meta:
+        constraints = [
+            # Its index also serves ``handle.dependencies`` (a dependent's rows).
+            models.UniqueConstraint(fields=["dependent", "dependency"], name="autotask_dependency_once"),
+        ]
+        indexes = [models.Index(fields=["dependency"], name="autotask_dependency_dependents")]
+
+    def __str__(self) -> str:
+        return f"{self.dependent} after {self.dependency}"
 
 
 class Dashboard(Task):

@@ -24,7 +24,8 @@ from django.db.models.functions import Greatest
 from . import db, history, schedules, signals, timeutil
 from .conf import conf
 from .execution import supervisor
-from .task import CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
+from .queue import dependencies
+from .task import BLOCKED, CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
 
 CHUNK = 5000  # rows per statement (and per write transaction)
 
@@ -57,11 +58,16 @@ def cancel_tasks(tasks: QuerySet) -> Summary:
     ended: list[tuple[Any, str]] = []  # (id, function) of the tasks cancelled, for task_finished
 
     def cancel_waiting(chunk: QuerySet) -> int:
-        rows = list(chunk.select_for_update().values_list("id", "function"))  # locked: no worker takes them now
-        ended.extend(rows)
-        return chunk.filter(pk__in=[task_id for task_id, _ in rows]).update(**fields)
+        # Locked: no worker takes them now.
+        rows = list(chunk.select_for_update().values_list("id", "function", "has_dependents"))
+        ended.extend((task_id, function) for task_id, function, _ in rows)
+        count = chunk.filter(pk__in=[task_id for task_id, _, _ in rows]).update(**fields)
+        awaited = [task_id for task_id, _, has_dependents in rows if has_dependents]
+        if awaited:  # the tasks that wait for them (after=) are cancelled too
+            ended.extend(dependencies.settle(chunk.db, [], awaited))
+        return count
 
-    cancelled = _in_chunks(tasks.filter(status=WAITING), cancel_waiting)
+    cancelled = _in_chunks(tasks.filter(status__in=(WAITING, BLOCKED)), cancel_waiting)
     for task_id, function in ended:
         signals.announce_finished(task_id, function, CANCELLED)
     stopping = _in_chunks(tasks.filter(status=RUNNING), lambda chunk: chunk.update(cancel_requested=True))
@@ -88,7 +94,11 @@ def retry_tasks(tasks: QuerySet) -> Summary:
 
     def retry(chunk: QuerySet) -> int:
         _keep_last_attempts(chunk)
-        return chunk.update(**fields)
+        waits = list(chunk.filter(dependencies_left__isnull=False).values_list("pk", flat=True))
+        count = chunk.update(**fields)
+        if waits:  # tasks stored with after= wait again for what is not DONE
+            dependencies.block_again(chunk.db, waits)
+        return count
 
     retried = _in_chunks(tasks.filter(status__in=(ERROR, CANCELLED)), retry)
     if retried:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,21 @@ def check_queue_name(queue_name: Any) -> None:
         )
 
 
+def dependency_id(item: Any) -> uuid.UUID:
+    """The id of what ``after=`` names: a handle, a Django ``TaskResult``, a UUID or its string."""
+    if isinstance(item, uuid.UUID):
+        return item
+    candidate = item if isinstance(item, str) else getattr(item, "id", None)
+    if isinstance(candidate, uuid.UUID):
+        return candidate
+    if isinstance(candidate, str):
+        try:
+            return uuid.UUID(candidate)
+        except ValueError:
+            pass
+    raise TypeError(f"after= takes task handles or task ids, got {item!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class TaskOptions:
     """What a call is stored with (a function's defaults, or one ``using()``'s)."""
@@ -66,7 +82,7 @@ class TaskOptions:
     timeout: float | None = None
     priority: int = 0
     queue_name: str = DEFAULT_QUEUE
-    after: tuple[Any, ...] = ()  # handles or ids of tasks this one waits for
+    after: tuple[uuid.UUID, ...] = ()  # ids of the tasks this one waits for (handles or ids given)
 
     def __post_init__(self) -> None:
         check_non_negative(delay=self.delay, retries=self.retries, ttl=self.ttl, timeout=self.timeout)
@@ -82,8 +98,12 @@ class TaskOptions:
                 raise ValueError(f"run_after must be an aware datetime (USE_TZ is True), got {self.run_after!r}")
             if self.delay:
                 raise ValueError("give either delay or run_after, not both")
-        if not isinstance(self.after, tuple):
-            object.__setattr__(self, "after", tuple(self.after))
+        if self.after:
+            if isinstance(self.after, (str, uuid.UUID)) or hasattr(self.after, "id"):
+                raise TypeError(f"after= takes a list of task handles or ids, got {self.after!r}")
+            object.__setattr__(self, "after", tuple(dependency_id(item) for item in self.after))
+        elif not isinstance(self.after, tuple):
+            object.__setattr__(self, "after", ())
 
     def replace(self, **changes: Any) -> TaskOptions:
         """These options with ``changes`` (None values leave an option as it is).

@@ -7,10 +7,15 @@ RUNNING: Final = "RUNNING"
 DONE: Final = "DONE"
 ERROR: Final = "ERROR"
 CANCELLED: Final = "CANCELLED"
+#: Internal: a task whose dependencies (``after=``) have not all ended DONE yet. Handles and
+#: Django's results show it as WAITING; the claim, which takes WAITING rows only, never sees it.
+BLOCKED: Final = "BLOCKED"
 
 #: Statuses of a task that will not change any more.
 FINISHED: Final = (DONE, ERROR, CANCELLED)
 #: Statuses of a task that has not finished yet.
-UNFINISHED: Final = (WAITING, RUNNING)
+UNFINISHED: Final = (WAITING, RUNNING, BLOCKED)
 
-STATUS_CHOICES: Final = [(s, s.capitalize()) for s in (WAITING, RUNNING, DONE, ERROR, CANCELLED)]
+STATUS_CHOICES: Final = [(s, s.capitalize()) for s in (WAITING, RUNNING, DONE, ERROR, CANCELLED)] + [
+    (BLOCKED, "Waiting for dependencies")
+]

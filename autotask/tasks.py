@@ -102,7 +102,7 @@ class DelayedFunction(Generic[P, R]):
         stay as they are; ``delay`` and ``run_after`` (an aware datetime) replace each other."""
         options = self.options.replace(
             delay=delay, run_after=run_after, priority=priority, queue_name=queue_name,
-            after=None if after is None else tuple(after), retries=retries, ttl=ttl, timeout=timeout,
+            after=after, retries=retries, ttl=ttl, timeout=timeout,
         )
         configured = copy.copy(self)
         configured.options = options
@@ -185,8 +185,13 @@ def delayed_task(
     retry_max_delay: float | None = None,
     retry_on: Iterable[type[BaseException]] | type[BaseException] | None = None,
     no_retry_on: Iterable[type[BaseException]] | type[BaseException] = (),
+    after: Iterable[str] = (),
 ) -> Callable[[Callable[P, R]], DelayedFunction[P, R] | Callable[P, R]]:
     """Calls of the decorated function are stored and run later by a worker.
+
+    On a method of a Django model, ``obj.method(*args)`` stores the call for that
+    object (``autotask.instances``); ``after``: names of other such methods that
+    must have ended DONE for the object first (djangotasks' rule).
 
     ``delay``: seconds to wait at least; ``retries``: runs allowed after a failure;
     ``ttl``: seconds the result is kept; ``timeout``: seconds after which a run is
@@ -212,16 +217,31 @@ def delayed_task(
     if name is not None:
         names.check_name(name)
 
+    if isinstance(after, str) or not all(isinstance(method, str) for method in after):
+        raise TypeError(f"@delayed_task(after=...) takes a list of method names, got {after!r}")
+    after = tuple(after)
+
     def decorate(func: Callable[P, R]) -> DelayedFunction[P, R] | Callable[P, R]:
+        task: DelayedFunction[P, R]
+        qualname = getattr(func, "__qualname__", "")
         if isinstance(func, type):  # a class-based task (task_classes.py)
             from .task_classes import DelayedClass, check_task_class
 
             check_task_class(func)
             if not stores_calls():
                 return func
-            task: DelayedFunction[P, R] = DelayedClass(func, options=options, name=name or "", retry_policy=policy)
+            task = DelayedClass(func, options=options, name=name or "", retry_policy=policy)
         elif not stores_calls():
             return func
+        elif "." in qualname and "<locals>" not in qualname:  # defined in a class body: a model method
+            from .instances import ModelMethod
+
+            task = ModelMethod(func, options=options, name=name or "", retry_policy=policy, after=after)
+        elif after:
+            raise ValueError(
+                f"@delayed_task(after={list(after)!r}) on {qualname}: after= names methods of the same model, "
+                "so it is only for model methods (use func.using(after=[handle, ...]) for other tasks)"
+            )
         else:
             task = DelayedFunction(func, options=options, name=name or "", retry_policy=policy)
         if name is not None:

@@ -78,11 +78,12 @@ class System:
 
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
-                cursor.execute("TRUNCATE autotask_taskoutput, autotask_task, autotask_worker")
+                cursor.execute("TRUNCATE autotask_taskoutput, autotask_task, autotask_worker, autotask_taskdependency")
             else:
                 cursor.execute("DELETE FROM autotask_taskoutput")
                 cursor.execute("DELETE FROM autotask_task")
                 cursor.execute("DELETE FROM autotask_worker")
+                cursor.execute("DELETE FROM autotask_taskdependency")
 
     def enqueue_one(self, i: int) -> None:
         self.tasks.noop(i)
@@ -190,6 +191,48 @@ def scenario_priority_latency(system: System, ctx: Context) -> dict:
     if not during:
         raise RuntimeError("the drain ended before a priority task was stored")
     return {"drained": n, "sent": len(sent), **common.summary_ms(during)}
+
+
+def scenario_dependencies(system: System, ctx: Context) -> dict:
+    """Dependencies (after=), read from the table: a chain of 1,000 no-ops, each waiting for the
+    one before (first start to last end, per link), and one no-op waiting for 1,000 (from the
+    last dependency's end to the dependent's start). Stored first, then one worker drains them."""
+    n = ctx.n(1000, 200)
+    Task = system.Task
+    noop = system.tasks.noop
+    out: dict = {"tasks": n}
+
+    def drained(last_id, name: str) -> None:
+        worker = system.start_worker(ctx.log(name))
+        try:
+            deadline = time.monotonic() + max(120, n / 5)
+            while Task.objects.filter(pk=last_id, status="DONE").count() == 0:
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise RuntimeError(f"{name}: the last task did not end DONE")
+                time.sleep(0.05)
+        finally:
+            stop(worker)
+
+    system.reset()
+    chain = [noop(0)]
+    for i in range(1, n):
+        chain.append(noop.using(after=[chain[-1]])(i))
+    drained(chain[-1].id, "dependencies-chain")
+    first = Task.objects.get(pk=chain[0].id)
+    last = Task.objects.get(pk=chain[-1].id)
+    out["chain_per_link_ms"] = round((last.finished_at - first.started_at).total_seconds() * 1000 / (n - 1), 2)
+
+    system.reset()
+    dependencies = noop.bulk([(i,) for i in range(n)])
+    dependent = noop.using(after=dependencies)(n)
+    drained(dependent.id, "dependencies-fan-in")
+    from django.db.models import Max
+
+    ended = Task.objects.filter(pk__in=[h.id for h in dependencies]).aggregate(last=Max("finished_at"))["last"]
+    started = Task.objects.get(pk=dependent.id).started_at
+    out["fan_in_ms"] = round((started - ended).total_seconds() * 1000, 2)
+    system.reset()
+    return out
 
 
 def scenario_concurrency_memory(system: System, ctx: Context) -> dict:
@@ -410,5 +453,6 @@ if __name__ == "__main__":
             "scaleout": scenario_scaleout, "priority_latency": scenario_priority_latency,
             "concurrency_memory": scenario_concurrency_memory, "gunicorn_memory": scenario_gunicorn_memory,
             "dashboard": scenario_dashboard, "drain_output": scenario_drain_output,
+            "dependencies": scenario_dependencies,
         },
     )

@@ -58,6 +58,8 @@ ROWS = [
     ("memory: gunicorn x8 + host companion, RSS MB", ("gunicorn_memory", "host_rss_mb"), None),
     ("memory: gunicorn x8 + companions, PSS MB", ("gunicorn_memory", "process_pss_mb"), None),
     ("memory: gunicorn x8 + host companion, PSS MB", ("gunicorn_memory", "host_pss_mb"), None),
+    ("dependencies: chain of 1,000, ms per link", ("dependencies", "chain_per_link_ms"), "lower"),
+    ("dependencies: fan-in of 1,000, last end to start ms", ("dependencies", "fan_in_ms"), "lower"),
     ("dashboard data at 1M task rows: p50 ms", ("dashboard", "p50_ms"), None),
     ("dashboard data at 1M task rows: p95 ms", ("dashboard", "p95_ms"), None),
 ]

@@ -85,6 +85,9 @@ gunicorn  autotask only, SQLite: a real gunicorn with 8 workers of the benchmark
 Celery (Redis, its defaults: the prefork pool with one child per CPU) joins every row it has
 (it has no bulk enqueue, no table, no not-yet-due backlog in the broker: a task with an ETA is
 handed to a worker at once); its figures stand in both column groups.
+dependencies autotask only: after= read from the table: a chain of 1,000 no-ops stored first,
+          each waiting for the one before (first start to last end, per link; target < 10 ms),
+          and one no-op waiting for 1,000 (last dependency's end to its start; target < 20 ms).
 dashboard autotask only: the admin dashboard's data endpoint (admin:autotask_dashboard_data)
           with 1,000,000 task rows (--quick: 200,000; 85% done over a day, 7% waiting, 5%
           failed, 3% cancelled), 4 workers, 20 schedules and 2 hours of per-minute figures;
@@ -161,7 +164,7 @@ AUTOTASK_DJANGO = {
 SYSTEMS = {"autotask": AUTOTASK, "autotask_django": AUTOTASK_DJANGO, **PEERS}
 MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory", "io_drain"]
 # autotask only: worker processes side by side, pickup under load, memory of threads, processes, companions.
-AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory", "drain_output"]
+AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory", "drain_output", "dependencies"]
 
 _running: list[subprocess.Popen] = []
 

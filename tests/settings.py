@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "autotask",
     "tests",
+    "tests.otherapp",
 ]
 # Django's tasks framework: django.tasks on Django 6, the django-tasks backport on Django 5.2
 # (an app there). Without either, tests/test_backends.py is skipped (on a laptop; CI has one).

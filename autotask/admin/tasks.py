@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from .. import db, operations, output, serialization
 from ..models import Schedule, Task, Worker
+from ..queue import dependencies
 from ..task import CANCELLED, ERROR, FINISHED, UNFINISHED, WAITING
 from .base import OperateAdmin, moment, pre
 
@@ -69,6 +73,7 @@ class TaskAdmin(OperateAdmin):
             "traceback_display",
         )}),
         ("Task", {"fields": ("id", "function", "name", "queue_name", "priority", "schedule", "due_at")}),
+        ("Object and dependencies", {"fields": ("object_display", "dependencies_display", "dependents_display")}),
         ("Run record", {"fields": (
             "created", "due", "started", "finished", "duration", "expires", "attempts", "retries", "losses", "ttl",
             "timeout", "worker", "cancel_requested",
@@ -87,6 +92,46 @@ class TaskAdmin(OperateAdmin):
         return super().has_delete_permission(request, obj) and (obj is None or obj.status in FINISHED)
 
     # -- columns and fields --------------------------------------------------------------
+
+    @admin.display(description="object")
+    def object_display(self, obj: Task):
+        """The model instance a method task runs on: a link to its admin page where it has one."""
+        if not obj.object_model:
+            return "-"
+        text = f"{obj.object_model} {obj.object_id}"
+        try:
+            model = apps.get_model(obj.object_model)
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.object_id])
+        except (LookupError, NoReverseMatch):
+            return text
+        return format_html('<a href="{}">{}</a>', url, text)
+
+    @admin.display(description="waits for")
+    def dependencies_display(self, obj: Task):
+        return self._task_links(dependencies.dependencies_of(obj.pk))
+
+    @admin.display(description="waited for by")
+    def dependents_display(self, obj: Task):
+        return self._task_links(dependencies.dependents_of(obj.pk), limit=100)
+
+    @staticmethod
+    def _task_links(ids, limit: int = 1000):
+        """Each task as a link to its page, with its status (a gone one says so)."""
+        if not ids:
+            return "-"
+        rows = dict(
+            (pk, (function, status))
+            for pk, function, status in Task.objects.using(db.alias()).filter(pk__in=ids[:limit]).values_list(
+                "id", "function", "status"
+            )
+        )
+        links = []
+        for pk in ids[:limit]:
+            function, status = rows.get(pk, ("(record removed)", ""))
+            url = reverse("admin:autotask_task_change", args=[pk])
+            links.append(format_html('<a href="{}">{}</a> {} {}', url, pk, function, status))
+        more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+        return format_html("{}{}", mark_safe("<br>".join(links)), more)  # each link is escaped
 
     @admin.display(description="progress")
     def progress_bar(self, obj: Task):

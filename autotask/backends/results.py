@@ -15,11 +15,12 @@ import uuid
 from typing import Any
 
 from .. import history, loader, queue, serialization
-from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from ..task import BLOCKED, CANCELLED, DONE, ERROR, RUNNING, WAITING
 from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
 
 STATUSES = {
     WAITING: TaskResultStatus.READY,
+    BLOCKED: TaskResultStatus.READY,  # waiting for its dependencies
     RUNNING: TaskResultStatus.RUNNING,
     DONE: TaskResultStatus.SUCCESSFUL,
     ERROR: TaskResultStatus.FAILED,

@@ -270,7 +270,8 @@ class Worker:
         if self.unrecorded:
             ran, self.unrecorded = self.unrecorded, []
             try:
-                outcomes.record(self.identity, self.using, ran)
+                if outcomes.record(self.identity, self.using, ran):
+                    self._look = True  # tasks waiting for these became due
             except BaseException:
                 self.unrecorded[:0] = ran
                 raise

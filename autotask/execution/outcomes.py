@@ -67,13 +67,16 @@ def failed(
     return outcome
 
 
-def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]], counted: bool = True) -> None:
+def record(
+    worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], Outcome]], counted: bool = True
+) -> bool:
     """Write how ``ran``'s runs ended, in one transaction; log each and send ``task_finished``.
 
     ``counted``: into the worker's figures for the dashboard (``autotask.stats``),
-    which its heartbeat writes; runs outside a worker (eager mode) are not."""
+    which its heartbeat writes; runs outside a worker (eager mode) are not.
+    True if tasks waiting for these (after=) became due: there is new work at once."""
     if not ran:
-        return
+        return False
     capture.wait_stored([task["id"] for task, _ in ran])  # a run's output is complete once its outcome is
     held = until_recorded(using, lambda: queue.finish(worker, ran))
     if counted:
@@ -84,6 +87,11 @@ def record(worker: WorkerIdentity, using: str, ran: list[tuple[dict[str, Any], O
             from ..handle import DelayedTask
 
             signals.finished(task.get("runnable"), DelayedTask(task["id"]), outcome.status, task, outcome)
+    if held.cancelled:  # dependents of the tasks that failed (after=)
+        from ..queue import dependencies
+
+        dependencies.announce(held.cancelled)
+    return held.released > 0
 
 
 def until_recorded(using: str, record: Callable[[], T]) -> T:

@@ -15,7 +15,7 @@ from ..conf import conf
 from ..exceptions import WorkerLost
 from ..loader import full_name
 from ..task import CANCELLED, ERROR, RUNNING, WAITING
-from . import expiry
+from . import dependencies, expiry
 from .sql import HOST, models as _models
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def recover_lost() -> int:
         task
         for task in models.Task.objects.using(using).running().values(
             "id", "function", "worker_id", "worker", "attempts", "retries", "losses", "cancel_requested", "ttl",
-            "schedule_id", "started_at", "history",
+            "schedule_id", "started_at", "history", "has_dependents",
         )
         if task["worker_id"] not in live
     ]
@@ -108,15 +108,22 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
     if fields["status"] != WAITING:
         fields.update(finished_at=now, expires_at=expiry.expires_at(fields["status"], now, task["ttl"]))
 
+    cancelled: list[Any] = []
+
     def attempt() -> int:
+        cancelled.clear()
         with db.write_transaction(using):
-            return (
+            updated = (
                 Task.objects.using(using)
                 .filter(pk=task["id"], status=RUNNING, worker_id=task["worker_id"])
                 .update(**fields)
             )
+            if updated and task["has_dependents"] and fields["status"] != WAITING:
+                cancelled.extend(dependencies.settle(using, [], [task["id"]]))  # it ended ERROR or CANCELLED
+            return updated
 
     done = db.retry_locked(attempt, "recover")
+    dependencies.announce(cancelled)
     if done:
         logger.warning("recovered task=%s worker=%s status=%s", task["id"], task["worker"], fields["status"])
         if fields["status"] != WAITING:
@@ -129,7 +136,8 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
 
 
 def delete_expired(chunk: int = 1000) -> int:
-    """Remove finished tasks whose ttl has passed, a chunk per transaction."""
+    """Remove finished tasks whose ttl has passed, a chunk per transaction; then cancel the
+    tasks that wait for a task whose record is gone unfinished (deleted by hand)."""
     Task = _models().Task
     using = db.alias()
     deleted = 0
@@ -137,11 +145,16 @@ def delete_expired(chunk: int = 1000) -> int:
         now = timeutil.now()
         ids = list(Task.objects.using(using).expired(now).values_list("id", flat=True)[:chunk])
         if not ids:
+            dependencies.cancel_orphans()
             return deleted
 
         def attempt() -> int:
             with db.write_transaction(using):
                 # Their output (autotask.output) goes with them, in one more statement.
-                return Task.objects.using(using).filter(pk__in=ids).delete()[1].get(Task._meta.label, 0)
+                removed = Task.objects.using(using).filter(pk__in=ids).delete()[1].get(Task._meta.label, 0)
+                # The dependency rows of removed dependents (those of a removed dependency stay:
+                # its dependents still name it).
+                _models().TaskDependency.objects.using(using).filter(dependent__in=ids).delete()
+                return removed
 
         deleted += db.retry_locked(attempt, "clean")

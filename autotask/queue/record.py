@@ -16,8 +16,8 @@ from typing import Any, Sequence
 from django.db import connections
 
 from .. import db, history
-from ..task import DONE, RUNNING, WAITING
-from . import expiry
+from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from . import dependencies, expiry
 from .claim import WorkerIdentity
 from .sql import adapters, column_namer, models as _models
 
@@ -34,7 +34,16 @@ class Outcome:
     attempts_delta: int = 0  # -1 when a run was handed back unfinished
 
 
-def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]]) -> list[bool]:
+class Held(list):
+    """``finish``'s answer: a bool per run; ``cancelled``: the (id, function) of dependents
+    cancelled because a task they waited for failed (for ``dependencies.announce``);
+    ``released``: how many dependents became due."""
+
+    cancelled: list[tuple[uuid.UUID, str]] = []
+    released = 0  # dependents that became due
+
+
+def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]]) -> Held:
     """Record how each run ended, all in one transaction.
 
     A run's entry is False if its task was no longer held by ``worker`` (another
@@ -63,11 +72,16 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
             db_uuid(task["id"]),
         )
 
-    def attempt() -> list[bool]:
+    def attempt() -> Held:
+        cancelled.clear()
+        released[0] = 0
         with db.write_transaction(using), connection.cursor() as cursor:
             # The tasks this worker still holds: RUNNING with its id (few rows, through the status index).
             cursor.execute(held_sql, [RUNNING, db_uuid(worker.id)])
-            held = {value if isinstance(value, uuid.UUID) else uuid.UUID(value) for (value,) in cursor.fetchall()}
+            rows = cursor.fetchall()
+            held = {value if isinstance(value, uuid.UUID) else uuid.UUID(value) for value, _ in rows}
+            # Tasks others wait for (after=): rare, and only they make the record settle dependents.
+            awaited = {value if isinstance(value, uuid.UUID) else uuid.UUID(value) for value, flag in rows if flag}
             records = [(task, outcome) for task, outcome in runs if task["id"] in held]
             if records:  # one statement run for the whole batch (pipelined on PostgreSQL)
                 cursor.executemany(update_sql, [params(task, outcome) for task, outcome in records])
@@ -79,9 +93,22 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
                     models.Schedule.objects.using(using).filter(pk=task["schedule_id"]).update(
                         last_run_at=task["started_at"], last_status=outcome.status, last_error=outcome.error_message
                     )
-        return [task["id"] in held for task, _ in runs]
+            if awaited:
+                ended = [(task["id"], outcome.status) for task, outcome in records if task["id"] in awaited]
+                done = [pk for pk, status in ended if status == DONE]
+                failed = [pk for pk, status in ended if status in (ERROR, CANCELLED)]
+                if done or failed:
+                    settled = dependencies.settle(using, done, failed)
+                    cancelled.extend(settled)
+                    released[0] = settled.released
+        return Held(task["id"] in held for task, _ in runs)
 
-    return db.retry_locked(attempt, "finish")
+    cancelled: list[tuple[uuid.UUID, str]] = []
+    released = [0]
+    held = db.retry_locked(attempt, "finish")
+    held.cancelled, held.released = cancelled, released[0]
+    return held
+
 
 
 def _keep_attempts(using: str, worker: WorkerIdentity, retried: Sequence[tuple[dict[str, Any], Outcome]]) -> None:
@@ -105,7 +132,7 @@ def _finish_statements(using: str, vendor: str) -> tuple[str, str]:
     table = connection.ops.quote_name(Task._meta.db_table)
     column = column_namer(connection, Task)
 
-    held = f"SELECT {column('id')} FROM {table} WHERE {column('status')} = %s AND {column('worker_id')} = %s"
+    held = f"SELECT {column('id')}, {column('has_dependents')} FROM {table} WHERE {column('status')} = %s AND {column('worker_id')} = %s"
     if vendor != "sqlite":
         held += " FOR UPDATE"
     assignments = ", ".join(

@@ -19,7 +19,7 @@ from django.db import connections, transaction
 from .. import db, signals, timeutil
 from ..execution import supervisor
 from ..options import TaskOptions
-from ..task import CANCELLED, RUNNING, WAITING
+from ..task import BLOCKED, CANCELLED, RUNNING, WAITING
 from . import expiry
 from .sql import adapters, models
 
@@ -42,7 +42,7 @@ CALL_FIELDS = (
 )
 INSERT_CONSTANTS = {
     "status": WAITING, "attempts": 0, "losses": 0, "error_message": "", "exception_class": "",
-    "traceback": "", "worker": "", "cancel_requested": False,
+    "traceback": "", "worker": "", "cancel_requested": False, "has_dependents": False,
 }
 BULK_CHUNK = 5000  # rows per statement of a bulk insert (where the database takes that many parameters)
 
@@ -93,8 +93,6 @@ def _insert(using: str, task: Storable, arguments: Sequence[str], now: dt.dateti
     db_uuid, db_time = adapters(connection)
     now = now or timeutil.now()
     options = task.options
-    if options.after:
-        raise NotImplementedError("after= (dependencies) is not supported yet")
     call = (
         task.path, db_time(options.run_at(now)), options.retries, options.ttl, options.timeout, db_time(now),
         task.name, options.queue_name, options.priority, task.backend,
@@ -131,13 +129,18 @@ def _after_enqueue(using: str) -> None:
     transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
 
 
-def enqueue(task: Storable, arguments: str, now: dt.datetime | None = None) -> uuid.UUID:
+def enqueue(
+    task: Storable, arguments: str, now: dt.datetime | None = None, fields: dict[str, Any] | None = None
+) -> uuid.UUID:
     """Store one call on the caller's connection (so it commits or rolls back with
     the caller's transaction) and wake workers after the commit.
 
     ``now``: the time it is stored at (its ``created_at``), if the caller needs to know it.
+    ``fields``: more columns to store it with (a model instance's, see ``autotask.instances``).
     """
     using = db.alias()
+    if task.options.after or fields:
+        return _enqueue_with(using, task, [arguments], now, fields)[0]
     [task_id] = _insert(using, task, [arguments], now)
     _after_enqueue(using)
     return task_id
@@ -146,8 +149,31 @@ def enqueue(task: Storable, arguments: str, now: dt.datetime | None = None) -> u
 def enqueue_many(task: Storable, arguments: Sequence[str]) -> list[uuid.UUID]:
     """Store many calls in one transaction."""
     using = db.alias()
+    if task.options.after:
+        return _enqueue_with(using, task, arguments)
     with transaction.atomic(using=using):
         ids = _insert(using, task, arguments)
+        _after_enqueue(using)
+    return ids
+
+
+def _enqueue_with(
+    using: str, task: Storable, arguments: Sequence[str], now: dt.datetime | None = None,
+    fields: dict[str, Any] | None = None,
+) -> list[uuid.UUID]:
+    """The rare way: rows with dependencies or more columns, in one transaction (a savepoint
+    inside the caller's), so that a bad dependency stores nothing."""
+    from . import dependencies
+
+    with transaction.atomic(using=using):
+        ids = _insert(using, task, arguments, now)
+        if fields:
+            models().Task.objects.using(using).filter(pk__in=ids).update(**fields)
+        if task.options.after and dependencies.attach(using, ids, task.options.after):
+            # A dependency had failed already: they ended CANCELLED, never to run.
+            transaction.on_commit(
+                lambda: dependencies.announce([(task_id, task.path) for task_id in ids]), using=using
+            )
         _after_enqueue(using)
     return ids
 
@@ -170,20 +196,26 @@ def cancel(task_id: uuid.UUID) -> bool:
 
     Returns False if the task had already finished (or is gone).
     """
-    tasks = models().Task.objects.using(db.alias()).filter(pk=task_id)
-    row = tasks.values("status", "ttl", "function").first()
+    from . import dependencies
+
+    using = db.alias()
+    tasks = models().Task.objects.using(using).filter(pk=task_id)
+    row = tasks.values("status", "ttl", "function", "has_dependents").first()
     if row is None:
         return False
     now = timeutil.now()
-    cancelled = tasks.filter(status=WAITING).update(
-        status=CANCELLED,
-        finished_at=now,
-        expires_at=expiry.expires_at(CANCELLED, now, row["ttl"]),
-        error_message="cancelled before it ran",
-        exception_class="autotask.exceptions.TaskCancelled",
-    )
+    with transaction.atomic(using=using):
+        cancelled = tasks.filter(status__in=(WAITING, BLOCKED)).update(
+            status=CANCELLED,
+            finished_at=now,
+            expires_at=expiry.expires_at(CANCELLED, now, row["ttl"]),
+            error_message="cancelled before it ran",
+            exception_class="autotask.exceptions.TaskCancelled",
+        )
+        ended = dependencies.settle(using, [], [task_id]) if cancelled and row["has_dependents"] else []
     if cancelled:
         signals.announce_finished(task_id, row["function"], CANCELLED)
+        dependencies.announce(ended)
         return True
     if tasks.filter(status=RUNNING).update(cancel_requested=True):
         return True
