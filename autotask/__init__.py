@@ -43,27 +43,8 @@ def enqueue(name: str, /, *args: Any, **kwargs: Any) -> DelayedTask:
     return enqueue(name, *args, **kwargs)
 
 
-def _history(obj: Any) -> list[DelayedTask]:
-    """The handles of the tasks stored for the model instance ``obj`` (any method), newest first."""
+def history(obj: Any) -> list[DelayedTask]:
+    """The handles of the tasks stored for the model instance ``obj`` (any of its methods), newest first."""
     from .instances import history
 
     return history(obj)
-
-
-def _callable_history_module() -> None:
-    """``autotask.history(obj)``: ``autotask.history`` is also the module of attempt histories
-    (``autotask/history.py``), so that module is made callable rather than shadowed."""
-    import sys
-    import types
-
-    from . import history as module
-
-    class CallableModule(types.ModuleType):
-        def __call__(self, obj: Any) -> list[DelayedTask]:
-            return _history(obj)
-
-    module.__class__ = CallableModule
-    sys.modules[module.__name__] = module
-
-
-_callable_history_module()

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from . import failures, history, queue, serialization
+from . import attempt_history, failures, queue, serialization
 from .conf import conf
 from .exceptions import TaskNotFound
 from .task import BLOCKED, CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
@@ -107,12 +107,12 @@ class DelayedTask:
         return self._field("runner_pid")
 
     @property
-    def attempts_history(self) -> list[history.Attempt]:
+    def attempts_history(self) -> list[attempt_history.Attempt]:
         """Every attempt so far, oldest first: ``Attempt(number, started_at, finished_at,
         worker, runner_pid, status, error_message, exception_class, traceback)``; the
         latest one is RUNNING while it runs. [] before the first run and once the record is gone."""
-        row = self._get(*history.FIELDS)
-        return [] if row is None else history.attempts(row)
+        row = self._get(*attempt_history.FIELDS)
+        return [] if row is None else attempt_history.attempts(row)
 
     @property
     def output(self) -> str:

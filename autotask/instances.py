@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from django.db import models, transaction
 
-from . import db, queue, serialization, signals
+from . import db, queue, serialization
 from .task import BLOCKED, DONE, RUNNING, WAITING
-from .tasks import DelayedFunction
+from .tasks import DelayedFunction, announce_stored
 
 if TYPE_CHECKING:
     from .handle import DelayedTask
@@ -153,8 +153,7 @@ class BoundMethodTask:
             after = [*task.options.after, *(self._ran_first(other, model, key) for other in after_methods)]
             stored = task.using(after=[a for a in after if a is not None]) if after_methods else task
             handle = DelayedTask(queue.enqueue(stored, arguments, fields={"object_model": model, "object_id": key}))
-        if signals.task_enqueued.receivers:
-            signals.send_safely(signals.task_enqueued, task, handle)
+        announce_stored(task, [handle])
         return handle
 
     def _ran_first(self, other: ModelMethod, model: str, key: str) -> uuid.UUID | None:

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, QuerySet, Value
 from django.db.models.functions import Greatest
 
-from . import db, history, schedules, signals, timeutil
+from . import attempt_history, db, schedules, signals, timeutil
 from .conf import conf
 from .execution import supervisor
 from .queue import dependencies
@@ -109,17 +109,17 @@ def retry_tasks(tasks: QuerySet) -> Summary:
 def _keep_last_attempts(chunk: QuerySet) -> None:
     """Before a retry clears a chunk's run record: append each task's last attempt to its
     history (one read of the chunk and one executemany, not a statement per row)."""
-    rows = list(chunk.filter(started_at__isnull=False).select_for_update().values("pk", *history.FIELDS))
+    rows = list(chunk.filter(started_at__isnull=False).select_for_update().values("pk", *attempt_history.FIELDS))
     updates = []
     for row in rows:
-        every = history.attempts(row)
+        every = attempt_history.attempts(row)
         if len(every) > len(json.loads(row["history"] or "[]")):  # the last attempt is not in the history yet
             attempt = every[-1]
-            entry = history.entry(
+            entry = attempt_history.entry(
                 attempt.number, attempt.started_at, attempt.finished_at, attempt.worker, attempt.runner_pid,
                 attempt.error_message, attempt.exception_class, attempt.traceback, status=attempt.status,
             )
-            updates.append((history.appended(row["history"], entry), row["pk"]))
+            updates.append((attempt_history.appended(row["history"], entry), row["pk"]))
     if updates:
         Task = _models().Task
         connection = connections[chunk.db]

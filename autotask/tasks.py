@@ -119,10 +119,7 @@ class DelayedFunction(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> DelayedTask:
         arguments = self._store_arguments(args, kwargs)
         handle = DelayedTask(queue.enqueue(self, arguments))
-        if signals.task_enqueued.receivers:
-            signals.send_safely(signals.task_enqueued, self, handle)
-        if is_eager():
-            _run_eagerly([handle.id])
+        announce_stored(self, [handle])
         return handle
 
     def bulk(self, calls: Iterable[Call | tuple[Any, ...] | list[Any]]) -> list[DelayedTask]:
@@ -139,11 +136,7 @@ class DelayedFunction(Generic[P, R]):
             else:
                 raise TypeError(f"bulk() takes Call(...) objects or tuples of arguments, got {call!r}")
         handles = [DelayedTask(task_id) for task_id in queue.enqueue_many(self, stored)]
-        if signals.task_enqueued.receivers:
-            for handle in handles:
-                signals.send_safely(signals.task_enqueued, self, handle)
-        if is_eager():
-            _run_eagerly([handle.id for handle in handles])
+        announce_stored(self, handles)
         return handles
 
     def run_inline(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -164,10 +157,16 @@ class DelayedFunction(Generic[P, R]):
         return self.func(*args, **kwargs)
 
 
-def _run_eagerly(task_ids: list[Any]) -> None:
-    from . import eager  # AUTOTASK_EAGER: imported only where it is used
+def announce_stored(sender: Any, handles: list[DelayedTask]) -> None:
+    """What follows every way in once its calls are stored: ``task_enqueued`` for each,
+    and with ``AUTOTASK_EAGER`` their runs, here and now (``eager.py``)."""
+    if signals.task_enqueued.receivers:
+        for handle in handles:
+            signals.send_safely(signals.task_enqueued, sender, handle)
+    if is_eager():
+        from . import eager  # imported only where it is used
 
-    eager.run(task_ids)
+        eager.run([handle.id for handle in handles])
 
 
 def delayed_task(

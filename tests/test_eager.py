@@ -30,7 +30,7 @@ from autotask.tasks import Call, DelayedFunction, DelayedTask, delayed_task
 
 from . import tasks, tasks_eager
 from .conftest import ROOT, subprocess_env
-from .models import Note
+from .models import Article, Note
 from .test_transactions import elsewhere  # another thread: another connection
 
 IN_TEST_CASE = "TestCase"
@@ -142,6 +142,19 @@ def test_using_and_enqueue_by_name_return_finished_handles(style):
     assert (configured.status, configured.result, configured.queue_name, configured.priority) == (DONE, 3, "mail", 7)
     named = autotask.enqueue("eager double", 21)
     assert (named.status, named.result, named.name) == (DONE, 42, "eager double")
+
+
+@both_styles
+def test_a_model_method_its_after_rule_and_after_handles_run_at_once(style):
+    article = Article.objects.create(title="eager")
+    assert article.long_task("!").result == "eager!"
+    then = article.run_then()  # after=["run_first"]: run_first runs first, at once, then this
+    assert then.status == DONE and [d.status for d in then.dependencies] == [DONE]
+    assert list(Note.objects.filter(key=f"tests.article:{article.pk}").values_list("value", flat=True)) == [
+        "long_task eager!", "first", "then",
+    ]
+    first = tasks.add(1, 1)
+    assert tasks.add.using(after=[first])(2, 2).result == 4  # its dependency is DONE already
 
 
 @both_styles

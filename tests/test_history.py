@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from autotask import history
+from autotask import attempt_history
 from autotask.models import Task
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
@@ -90,4 +90,4 @@ def test_attempts_from_a_row():
         "status": DONE, "history": None, "attempts": 1, "started_at": None, "finished_at": None, "worker": "",
         "runner_pid": None, "error_message": "", "exception_class": "", "traceback": "",
     }
-    assert history.attempts(row) == []  # never started (cancelled before it ran)
+    assert attempt_history.attempts(row) == []  # never started (cancelled before it ran)

@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from .. import history, loader, queue, serialization
+from .. import attempt_history, loader, queue, serialization
 from ..task import BLOCKED, CANCELLED, DONE, ERROR, RUNNING, WAITING
 from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
 
@@ -28,7 +28,7 @@ STATUSES = {
 }
 FIELDS = tuple(dict.fromkeys((
     "id", "function", "backend", "queue_name", "priority", "arguments", "status", "run_at", "created_at",
-    "started_at", "finished_at", "attempts", "worker", "result", "exception_class", "traceback", *history.FIELDS,
+    "started_at", "finished_at", "attempts", "worker", "result", "exception_class", "traceback", *attempt_history.FIELDS,
 )))
 
 
@@ -70,7 +70,7 @@ def read(result_id: Any, reader_alias: str) -> TaskResult:
 
 def from_row(row: dict[str, Any], reader_alias: str) -> TaskResult:
     alias = row["backend"] if row["backend"] in task_backends.settings else reader_alias
-    runs = history.attempts(row)  # every attempt so far, oldest first
+    runs = attempt_history.attempts(row)  # every attempt so far, oldest first
     errors = [error(run.exception_class, run.traceback) for run in runs if run.exception_class]
     if row["exception_class"] and row["started_at"] is None:  # cancelled before it ever ran
         errors.append(error(row["exception_class"], row["traceback"]))

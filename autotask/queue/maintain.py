@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import F
 
-from .. import db, history, signals, timeutil
+from .. import attempt_history, db, signals, timeutil
 from ..conf import conf
 from ..exceptions import WorkerLost
 from ..loader import full_name
@@ -97,10 +97,10 @@ def _recover(task: dict[str, Any], now: dt.datetime, batch: bool) -> int:
         if batch:
             fields.update(attempts=F("attempts") - 1)
         else:  # the lost run was an attempt: it is kept
-            lost = history.entry(
+            lost = attempt_history.entry(
                 task["attempts"], task["started_at"], now, task["worker"], None, message, full_name(WorkerLost), ""
             )
-            fields.update(history=history.appended(task["history"], lost))
+            fields.update(history=attempt_history.appended(task["history"], lost))
     else:
         if losses >= conf.MAX_WORKER_LOSSES:
             message += f"; not retried: its worker was lost {losses} times"

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from django.db import connections
 
-from .. import db, history
+from .. import attempt_history, db
 from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 from . import dependencies, expiry
 from .claim import WorkerIdentity
@@ -117,11 +117,11 @@ def _keep_attempts(using: str, worker: WorkerIdentity, retried: Sequence[tuple[d
     Task = _models().Task
     stored = dict(Task.objects.using(using).filter(pk__in=[task["id"] for task, _ in retried]).values_list("id", "history"))
     for task, outcome in retried:
-        attempt = history.entry(
+        attempt = attempt_history.entry(
             task["attempts"], task["started_at"], task["finished_at"], worker.label, task.get("runner_pid"),
             outcome.error_message, outcome.exception_class, outcome.traceback,
         )
-        Task.objects.using(using).filter(pk=task["id"]).update(history=history.appended(stored.get(task["id"]), attempt))
+        Task.objects.using(using).filter(pk=task["id"]).update(history=attempt_history.appended(stored.get(task["id"]), attempt))
 
 
 @functools.lru_cache(maxsize=None)
