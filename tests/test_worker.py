@@ -203,6 +203,20 @@ def test_a_killed_worker_s_batch_runs_again_none_started_ends_error(processes):
     assert Note.objects.filter(key__startswith="after-").count() == 3
 
 
+def test_the_rest_of_a_batch_that_met_a_slow_task_keeps_its_place_in_line(processes):
+    """A batch that meets a slow task hands its other tasks back; they are back in line
+    before the next claim, so tasks stored after them don't overtake them."""
+    processes.worker()
+    tasks.noop().wait(timeout=60)  # a quick run, so the next claim takes a full batch
+    with transaction.atomic():  # stored at once, oldest first: one claim takes the first 64
+        tasks.record("line", "0")
+        tasks.sleep_for(0.2, key="line-slow")
+        handles = [tasks.record("line", str(i)) for i in range(2, 100)]
+    wait_until(lambda: all(h.ready for h in handles), 120, "the tasks to run")
+    order = [int(value) for value in Note.objects.filter(key="line").order_by("id").values_list("value", flat=True)]
+    assert order == [0, *range(2, 100)]
+
+
 def test_sigterm_lets_the_running_task_finish(processes):
     worker = processes.worker()
     handle = tasks.sleep_for(2, key="finish-me")

@@ -158,9 +158,10 @@ class Worker:
             self.interrupts.check()
             self.heartbeat.run()
             self.maintenance.run()
+            released = self._release_unstarted()  # first: they keep their place in line for the claim
             handed = self._hand_out() if not self.stopping.is_set() else 0
             wrote = self._settle()
-            if not (handed or wrote):
+            if not (released or handed or wrote):
                 self._wait()
         except DatabaseError as exc:
             logger.warning("database error in worker loop (%s); reconnecting", exc, exc_info=True)
@@ -264,9 +265,18 @@ class Worker:
                 break
         return handed
 
+    def _release_unstarted(self) -> bool:
+        """Hand back what the slots won't start (the rest of a batch that met a slow task);
+        True if there was any."""
+        if not self.unreleased:
+            return False
+        queue.release(self.identity, [task["id"] for task in self.unreleased])
+        self.unreleased = []
+        return True
+
     def _settle(self) -> bool:
         """Write the outcomes the slots posted and hand back what they won't start; True if anything was written."""
-        wrote = bool(self.unrecorded or self.unreleased)
+        wrote = self._release_unstarted() or bool(self.unrecorded)
         if self.unrecorded:
             ran, self.unrecorded = self.unrecorded, []
             try:
@@ -275,9 +285,6 @@ class Worker:
             except BaseException:
                 self.unrecorded[:0] = ran
                 raise
-        if self.unreleased:
-            queue.release(self.identity, [task["id"] for task in self.unreleased])
-            self.unreleased = []
         return wrote
 
     def _claim_schedules(self, now: dt.datetime) -> None:
