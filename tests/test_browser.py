@@ -251,11 +251,11 @@ def test_every_action_through_the_browser(page, processes):
     assert [status_of(later), status_of(slow), status_of(failing)] == [DONE, CANCELLED, DONE]
 
     # run_schedules_now: one extra run, and the next due time stays
-    hourly = Schedule.objects.get(function="tests.schedules_admin.hourly")
-    page.act(SCHEDULES, "run_schedules_now", [hourly.pk])
+    rarely = Schedule.objects.get(function="tests.schedules_admin.rarely")
+    page.act(SCHEDULES, "run_schedules_now", [rarely.pk])
     assert "1 schedule runs now" in page.message()
-    wait_until(lambda: Note.objects.filter(key="hourly").count() == 1, 60, "the extra run")
-    assert Schedule.objects.get(pk=hourly.pk).next_run_at == hourly.next_run_at
+    wait_until(lambda: Note.objects.filter(key="rarely").count() == 1, 60, "the extra run")
+    assert Schedule.objects.get(pk=rarely.pk).next_run_at == rarely.next_run_at
 
     # pause_schedules: no more runs, also after the worker restarts
     ticking = Schedule.objects.get(function="tests.schedules_admin.every_second_admin")
