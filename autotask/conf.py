@@ -65,6 +65,14 @@ SETTINGS: dict[str, Setting] = {
     "INTERRUPT_GRACE": Setting(
         5, (int, float), "seconds a cancelled, timed-out or stopped task has to stop once interrupted; a task still running then (blocked in C code) is recorded as the interrupt says and its worker process replaced"
     ),
+    "ENGINE": Setting(
+        "autotask", (str,), "what runs the tasks: 'autotask', its own workers (the companion, run_autotask); 'celery', the Celery workers of AUTOTASK_CELERY_APP",
+        choices=("autotask", "celery"),
+    ),
+    "CELERY_APP": Setting(None, (str,), "with AUTOTASK_ENGINE = 'celery': the dotted path of the Celery app, e.g. 'proj.celery.app'"),
+    "CELERY_DISPATCH_INTERVAL": Setting(
+        1, (int, float), "with AUTOTASK_ENGINE = 'celery': seconds between a Celery worker's looks for due schedules, tasks not handed over yet (the broker was down) and runs of lost workers"
+    ),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

@@ -14,7 +14,7 @@ from typing import Any
 from . import failures, history, queue, serialization
 from .conf import conf
 from .exceptions import TaskNotFound
-from .task import CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
+from .task import CANCELLED, DONE, ERROR, FINISHED, QUEUED, UNFINISHED, WAITING
 
 _current_task: contextvars.ContextVar[DelayedTask | None] = contextvars.ContextVar("autotask_current_task", default=None)
 
@@ -54,7 +54,8 @@ class DelayedTask:
     @property
     def status(self) -> str | None:
         """WAITING, RUNNING, DONE, ERROR or CANCELLED; None once the record is gone."""
-        return self._field("status")
+        status = self._field("status")
+        return WAITING if status == QUEUED else status  # QUEUED: handed to Celery, not started
 
     @property
     def ready(self) -> bool | None:

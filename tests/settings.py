@@ -111,6 +111,15 @@ AUTOTASK_WORKER_THREADS = int(os.environ.get("AUTOTASK_TEST_THREADS", "1"))
 AUTOTASK_INTERRUPT_GRACE = float(os.environ.get("AUTOTASK_TEST_INTERRUPT_GRACE", "5"))
 AUTOTASK_COMPANION_SCOPE = os.environ.get("AUTOTASK_TEST_COMPANION_SCOPE", "process")
 AUTOTASK_POLL_INTERVAL = float(os.environ["AUTOTASK_TEST_POLL_INTERVAL"]) if os.environ.get("AUTOTASK_TEST_POLL_INTERVAL") else None
+# Celery mode (tests/test_celery.py): its Celery workers run with AUTOTASK_TEST_ENGINE=celery.
+AUTOTASK_ENGINE = os.environ.get("AUTOTASK_TEST_ENGINE", "autotask")
+AUTOTASK_CELERY_APP = "tests.celery_app.app"
+AUTOTASK_CELERY_DISPATCH_INTERVAL = 0.2
+CELERY_BROKER_URL = os.environ.get("AUTOTASK_TEST_BROKER", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}  # Redis: priorities
+CELERY_TASK_QUEUE_MAX_PRIORITY = 10  # RabbitMQ: queues declared with priorities
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,

@@ -15,11 +15,12 @@ import uuid
 from typing import Any
 
 from .. import history, loader, queue, serialization
-from ..task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from ..task import CANCELLED, DONE, ERROR, QUEUED, RUNNING, WAITING
 from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
 
 STATUSES = {
     WAITING: TaskResultStatus.READY,
+    QUEUED: TaskResultStatus.READY,
     RUNNING: TaskResultStatus.RUNNING,
     DONE: TaskResultStatus.SUCCESSFUL,
     ERROR: TaskResultStatus.FAILED,

@@ -16,10 +16,10 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from django.db import connections, transaction
 
-from .. import db, signals, timeutil
+from .. import db, engine, signals, timeutil
 from ..execution import supervisor
 from ..options import TaskOptions
-from ..task import CANCELLED, RUNNING, WAITING
+from ..task import CANCELLED, QUEUED, RUNNING, WAITING
 from . import expiry
 from .sql import adapters, models
 
@@ -126,9 +126,12 @@ def _insert(using: str, task: Storable, arguments: Sequence[str], now: dt.dateti
     return ids
 
 
-def _after_enqueue(using: str) -> None:
-    # PostgreSQL's listening workers were told by the INSERT itself.
-    transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
+def _after_enqueue(using: str, ids: list[uuid.UUID]) -> None:
+    if engine.handover is None:
+        # PostgreSQL's listening workers were told by the INSERT itself.
+        transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
+    else:  # another engine (Celery) runs the tasks: it gets them once they are committed
+        transaction.on_commit(functools.partial(engine.handover, ids), using=using)
 
 
 def enqueue(task: Storable, arguments: str, now: dt.datetime | None = None) -> uuid.UUID:
@@ -139,7 +142,7 @@ def enqueue(task: Storable, arguments: str, now: dt.datetime | None = None) -> u
     """
     using = db.alias()
     [task_id] = _insert(using, task, [arguments], now)
-    _after_enqueue(using)
+    _after_enqueue(using, [task_id])
     return task_id
 
 
@@ -148,7 +151,7 @@ def enqueue_many(task: Storable, arguments: Sequence[str]) -> list[uuid.UUID]:
     using = db.alias()
     with transaction.atomic(using=using):
         ids = _insert(using, task, arguments)
-        _after_enqueue(using)
+        _after_enqueue(using, ids)
     return ids
 
 
@@ -170,7 +173,7 @@ def cancel(task_id: uuid.UUID) -> bool:
     if row is None:
         return False
     now = timeutil.now()
-    cancelled = tasks.filter(status=WAITING).update(
+    cancelled = tasks.filter(status__in=(WAITING, QUEUED)).update(
         status=CANCELLED,
         finished_at=now,
         expires_at=expiry.expires_at(CANCELLED, now, row["ttl"]),
