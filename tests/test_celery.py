@@ -74,7 +74,12 @@ def _broker_url(kind: str) -> str:
 def _use_broker(url: str) -> None:
     """This process (the caller's side) sends to ``url`` from now on."""
     app.conf.broker_url = url
-    app.close()  # the pool of connections to the previous broker
+    if app._pool is not None:  # the connections to the previous broker
+        app._pool.force_close_all()
+        app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 class CeleryWorkers(Processes):
@@ -96,10 +101,41 @@ def broker(request, tmp_path_factory, django_db_setup, django_db_blocker):
     _use_broker(url)
     workers = CeleryWorkers(tmp_path_factory.mktemp(f"celery-{request.param}"))
     with django_db_blocker.unblock():
-        workers.celery_worker(url, QUEUES, "-P", "prefork", "-c", "2")
+        _module_worker[:] = [workers.celery_worker(url, QUEUES, "-P", "prefork", "-c", "2")]
     yield url
     workers.stop_all()
-    app.close()
+    _module_worker.clear()
+    _registered.clear()
+
+
+_module_worker: list[subprocess.Popen] = []
+_registered: set[int] = set()  # pids of the module worker's pool processes that have a worker row
+
+
+def _pool_pids() -> set[int]:
+    if not _module_worker:
+        return set()
+    pid = _module_worker[0].pid
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            return {int(child) for child in children.read().split()}
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def pool_processes_registered(transactional_db):
+    """Each test's end empties the tables, the worker rows of the module's Celery worker too: a
+    pool process registers again at its next heartbeat. Until it has, a run it starts would look
+    like a lost worker's to the dispatchers (as a run of a process whose row was removed is):
+    so each test waits for the rows that were there before."""
+    from autotask.models import Worker
+
+    expected = _registered & _pool_pids()  # (a pool process that was replaced registers no more)
+    if expected:
+        wait_until(lambda: expected <= set(Worker.objects.values_list("pid", flat=True)), 30, "the worker rows")
+    yield
+    _registered.update(set(Worker.objects.filter(pid__in=_pool_pids()).values_list("pid", flat=True)))
 
 
 @pytest.fixture(autouse=True)

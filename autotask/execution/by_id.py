@@ -192,10 +192,15 @@ class Executor:
 
     def _register(self) -> None:
         now = timeutil.now()
-        models().Worker.objects.using(self.using).update_or_create(
-            id=self.identity.id,
-            defaults=dict(host=HOST, pid=self.pid, companion=False, queues="", started_at=now, heartbeat_at=now),
-        )
+
+        def attempt() -> None:
+            with db.write_transaction(self.using):
+                models().Worker.objects.using(self.using).update_or_create(
+                    id=self.identity.id,
+                    defaults=dict(host=HOST, pid=self.pid, companion=False, queues="", started_at=now, heartbeat_at=now),
+                )
+
+        db.retry_locked(attempt, "register")
         logger.info("task executor registered worker=%s", self.identity.label)
 
     def _watch_loop(self) -> None:
@@ -226,13 +231,17 @@ class Executor:
             if runs:
                 waits.append(CANCEL_CHECK)
                 waits += [current.deadline - now for current in runs.values() if current.deadline is not None]
+            logger.debug("watch: runs=%s next wait=%.2f", len(runs), max(0.01, min(waits)))
             self._wake.wait(max(0.01, min(waits)))
             self._wake.clear()
 
     def _beat(self) -> None:
         Worker = models().Worker
-        beat = Worker.objects.using(self.using).filter(pk=self.identity.id).update(
-            heartbeat_at=timeutil.now(), tasks_done=self.tasks_done
+        beat = db.retry_locked(
+            lambda: Worker.objects.using(self.using).filter(pk=self.identity.id).update(
+                heartbeat_at=timeutil.now(), tasks_done=self.tasks_done
+            ),
+            "heartbeat",
         )
         if not beat:
             logger.warning("this process was presumed lost by another; registering again")

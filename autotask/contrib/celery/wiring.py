@@ -8,6 +8,7 @@ import uuid
 from typing import Any, Sequence
 
 from celery import shared_task, signals
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from ... import timeutil
@@ -42,7 +43,7 @@ def celery_priority(priority: int, broker_url: str) -> int:
     return level
 
 
-def send(row: dict[str, Any], celery_app: Any = None) -> None:
+def send(row: dict[str, Any], celery_app: Any = None, producer: Any = None) -> None:
     """Send one row's message: its id (JSON), its queue, its priority, its due time as the ETA."""
     celery_app = celery_app or app()
     run_at = row["run_at"]
@@ -50,7 +51,7 @@ def send(row: dict[str, Any], celery_app: Any = None) -> None:
     celery_app.send_task(
         TASK_NAME, args=[str(row["id"])], queue=row["queue_name"],
         priority=celery_priority(row["priority"], str(celery_app.conf.broker_url or "")),
-        eta=eta, serializer="json", retry=False, ignore_result=True,
+        eta=eta, serializer="json", retry=False, ignore_result=True, producer=producer,
     )
 
 
@@ -60,9 +61,13 @@ def send_rows(rows: Sequence[dict[str, Any]]) -> int:
     celery_app = app()
     sent: list[uuid.UUID] = []
     try:
-        for row in rows:
-            send(row, celery_app)
-            sent.append(row["id"])
+        with celery_app.producer_or_acquire() as producer:
+            # One quick try to connect: a broker that is away must not hold up the caller
+            # (kombu's own retries take seconds); the dispatcher tries again soon.
+            producer.connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+            for row in rows:
+                send(row, celery_app, producer)
+                sent.append(row["id"])
     except Exception as exc:  # the broker is away: the rest wait in the table
         logger.warning(
             "can't hand tasks to Celery (%s: %s): %s wait in the table for a Celery worker's dispatcher",
@@ -80,9 +85,18 @@ def hand_over(task_ids: Sequence[uuid.UUID]) -> None:
         logger.exception("hand-over of tasks=%s failed; they wait for a Celery worker's dispatcher", len(task_ids))
 
 
-def run(task_id: str) -> str:
-    """The Celery task: run the autotask row ``task_id`` (its id only: the row holds the rest)."""
-    state, row = by_id.run_by_id(uuid.UUID(task_id))
+def run(self: Any, task_id: str) -> str:
+    """The Celery task: run the autotask row ``task_id`` (its id only: the row holds the rest).
+
+    A database error before the run (the claim) sends the message again a little later,
+    so the row is never left QUEUED without one; once claimed, the outcome is written
+    however long the database is away (``outcomes.until_recorded``)."""
+    try:
+        state, row = by_id.run_by_id(uuid.UUID(task_id))
+    except DatabaseError as exc:
+        delay = min(2 ** self.request.retries, 30)
+        logger.warning("task=%s: database error before its run (%s); trying again in %ss", task_id, exc, delay)
+        raise self.retry(exc=exc, countdown=delay, max_retries=None) from None
     if state == by_id.NOT_DUE and row is not None:
         # A message that came early (another clock, a duplicate): sent again for the row's time.
         send(row)
@@ -100,7 +114,7 @@ def install() -> None:
     _installed = True
     # acks_late: a worker that dies before it took the row leaves the message to the broker,
     # which delivers it again; a run that was under way is recovered by autotask (the lease).
-    shared_task(name=TASK_NAME, ignore_result=True, acks_late=True, serializer="json", typing=False)(run)
+    shared_task(name=TASK_NAME, bind=True, ignore_result=True, acks_late=True, serializer="json", typing=False)(run)
     signals.worker_ready.connect(_start_dispatcher, dispatch_uid="autotask.dispatcher.start", weak=False)
     signals.worker_shutdown.connect(_stop_dispatcher, dispatch_uid="autotask.dispatcher.stop", weak=False)
 
