@@ -231,7 +231,6 @@ class Executor:
             if runs:
                 waits.append(CANCEL_CHECK)
                 waits += [current.deadline - now for current in runs.values() if current.deadline is not None]
-            logger.debug("watch: runs=%s next wait=%.2f", len(runs), max(0.01, min(waits)))
             self._wake.wait(max(0.01, min(waits)))
             self._wake.clear()
 
