@@ -378,3 +378,31 @@ def test_system_checks_of_celery_mode():
     finally:
         app.conf.task_serializer = "json"
         app.conf.result_backend = None
+
+
+def _core_handle_checks() -> None:
+    """What a project sees of its tasks, whichever engine runs them."""
+    added = tasks.add(2, 3)
+    assert added.wait(timeout=60) == 5 and added.status == DONE and added.attempts == 1
+    progress = tasks.report_progress()
+    assert progress.wait(timeout=60) == {"id": str(progress.id), "progress": 50} and progress.progress == 100
+    failed = tasks.fail_with_value_error("no")
+    with pytest.raises(ValueError, match="no"):
+        failed.wait(timeout=60)
+    assert failed.status == ERROR and "ValueError: no" in failed.traceback
+    key = f"core-retry-{uuid.uuid4()}"
+    retried = tasks.fail_twice_then_succeed(key)
+    assert retried.wait(timeout=60) == "third time lucky" and retried.attempts == 3
+    with pytest.raises(TaskTimeout):
+        tasks.sleep_past_timeout(30).wait(timeout=60)
+    later = tasks.delayed_record(f"core-later-{uuid.uuid4()}")
+    assert later.status == WAITING and later.cancel() is True and later.status == CANCELLED
+
+
+@pytest.mark.parametrize("engine_name", ["autotask", "celery"])
+def test_the_same_handle_checks_pass_under_both_engines(broker, processes, engine_name):
+    with override_settings(AUTOTASK_ENGINE=engine_name):
+        if engine_name == "autotask":
+            assert engine.handover is None
+            processes.worker()
+        _core_handle_checks()
