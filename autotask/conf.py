@@ -73,6 +73,9 @@ SETTINGS: dict[str, Setting] = {
     "CELERY_DISPATCH_INTERVAL": Setting(
         1, (int, float), "with AUTOTASK_ENGINE = 'celery': seconds between a Celery worker's looks for due schedules, tasks not handed over yet (the broker was down) and runs of lost workers"
     ),
+    "CELERY_ETA_LIMIT": Setting(
+        3600, (int, float), "with AUTOTASK_ENGINE = 'celery': a task due later than this many seconds is not sent with an ETA (which Celery workers hold in memory) but waits in the table, and a dispatcher sends it when it is due"
+    ),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

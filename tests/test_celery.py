@@ -188,6 +188,16 @@ def test_a_handed_over_task_is_queued_in_the_table_and_waiting_on_its_handle(bro
     assert row.created_at + (row.run_at - row.created_at) <= row.started_at
 
 
+def test_a_task_due_later_than_the_eta_limit_waits_in_the_table_until_due(broker):
+    key = f"kept-back-{uuid.uuid4()}"
+    with override_settings(AUTOTASK_CELERY_ETA_LIMIT=1):
+        handle = tasks.record.using(delay=3)(key)
+    assert Task.objects.get(pk=handle.id).status == WAITING  # not sent: a dispatcher sends it when due
+    assert handle.wait(timeout=60) == key
+    row = Task.objects.get(pk=handle.id)
+    assert row.started_at >= row.run_at
+
+
 def test_retries_run_again_through_celery(broker):
     key = f"retry-{uuid.uuid4()}"
     handle = tasks.fail_twice_then_succeed(key)

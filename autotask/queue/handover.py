@@ -28,13 +28,15 @@ def waiting(task_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
 
 
 def due(limit: int, grace: float) -> list[dict[str, Any]]:
-    """Up to ``limit`` WAITING rows due ``grace`` seconds ago or earlier, in claim order: the ones
-    whose hand-over failed (the broker was down), or that became WAITING again without one
-    (recovered from a lost worker, run again from the admin). The grace leaves just-stored rows
-    to the process that stored them."""
-    before = timeutil.now() - dt.timedelta(seconds=grace)
-    rows = models().Task.objects.using(db.alias()).due(before).values(*FIELDS)
-    return list(rows[:limit])
+    """Up to ``limit`` WAITING rows that are due, in claim order: the ones whose hand-over
+    failed (the broker was down), that were kept back (due too late for an ETA), or that
+    became WAITING again without one (recovered from a lost worker, run again from the
+    admin). Rows stored in the last ``grace`` seconds are left to the process that stored them."""
+    now = timeutil.now()
+    rows = models().Task.objects.using(db.alias()).due(now)
+    if grace:
+        rows = rows.filter(created_at__lte=now - dt.timedelta(seconds=grace))
+    return list(rows.values(*FIELDS)[:limit])
 
 
 def mark_queued(task_ids: Sequence[uuid.UUID]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import uuid
@@ -60,6 +61,11 @@ def send_rows(rows: Sequence[dict[str, Any]]) -> int:
     dispatcher. Returns how many were sent. Never raises for a broker that is away."""
     celery_app = app()
     sent: list[uuid.UUID] = []
+    # A row due much later waits in the table (a dispatcher sends it when due): a Celery
+    # worker holds every ETA message it has in memory, and Redis delivers one again
+    # after its visibility timeout (an hour).
+    keep_back = timeutil.now() + dt.timedelta(seconds=conf.CELERY_ETA_LIMIT)
+    rows = [row for row in rows if row["run_at"] is None or row["run_at"] <= keep_back]
     try:
         with celery_app.producer_or_acquire() as producer:
             # One quick try to connect: a broker that is away must not hold up the caller
