@@ -255,6 +255,12 @@ def test_queues_go_to_the_celery_queue_of_the_same_name(broker):
     assert reports.queue_name == "reports"
     time.sleep(1)
     assert Task.objects.get(pk=unserved.id).status == QUEUED  # no worker takes "unserved"
+    from autotask import timeutil
+    from autotask.counts import count_tasks
+
+    for exact in (False, True):  # the dashboard counts it waiting
+        counted = count_tasks("default", timeutil.now(), exact=exact).statuses
+        assert QUEUED not in counted and counted[WAITING].value == 1
     assert unserved.cancel() is True
 
 
