@@ -422,3 +422,16 @@ def test_the_same_handle_checks_pass_under_both_engines(broker, processes, engin
             assert engine.handover is None
             processes.worker()
         _core_handle_checks()
+
+
+def test_run_now_and_cancel_from_the_admin_reach_handed_over_tasks(broker):
+    from autotask import operations
+
+    key = f"run-now-{uuid.uuid4()}"
+    later = tasks.record.using(delay=600)(key)
+    doomed = tasks.record.using(delay=600)(f"admin-cancel-{uuid.uuid4()}")
+    wait_until(lambda: Task.objects.filter(pk__in=[later.id, doomed.id], status=QUEUED).count() == 2, 30, "the hand-over")
+    assert operations.run_tasks_now(Task.objects.filter(pk=later.id))["moved"] == 1
+    assert later.wait(timeout=60) == key  # sent again by a dispatcher, long before its ETA
+    assert operations.cancel_tasks(Task.objects.filter(pk=doomed.id))["cancelled"] == 1
+    assert doomed.status == CANCELLED
