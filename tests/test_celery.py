@@ -258,6 +258,20 @@ def test_queues_go_to_the_celery_queue_of_the_same_name(broker):
     from autotask import timeutil
     from autotask.counts import count_tasks
 
+    if broker.startswith("redis"):  # the message itself: JSON, the task's id and nothing else
+        import base64
+        import json
+
+        import redis
+
+        client = redis.Redis.from_url(broker)
+        [key] = [k for k in client.keys("unserved*") if client.type(k) == b"list"]
+        [raw] = client.lrange(key, 0, -1)
+        message = json.loads(raw)
+        assert message["content-type"] == "application/json"
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        assert args == [str(unserved.id)] and kwargs == {}
+        assert message["headers"]["task"] == "autotask.run"
     for exact in (False, True):  # the dashboard counts it waiting
         counted = count_tasks("default", timeutil.now(), exact=exact).statuses
         assert QUEUED not in counted and counted[WAITING].value == 1

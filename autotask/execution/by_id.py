@@ -113,8 +113,9 @@ class Executor:
             logger.debug("task=%s not run here: %s", task_id, state)
             return state, task
         assert task is not None
+        self._local.stopped = False
         outcome = run.execute(task, self._call, self._runnables)
-        self._leave_connection_clean()
+        self._leave_connection_clean(self._local.stopped)
         outcomes.record(self.identity, self.using, [(task, outcome)])
         self.tasks_done += 1
         if outcome.status == WAITING:  # a retry: the engine gets it again, for its new time
@@ -155,6 +156,7 @@ class Executor:
         """After this no interrupt is sent for the run; one sent just before comes out here and is dropped."""
         with current.lock:
             current.active = False
+            self._local.stopped = current.stopped_by is not None
             sent, current.async_sent = current.async_sent, False
         with self._lock:
             self._runs.pop(current.task["id"], None)
@@ -171,10 +173,13 @@ class Executor:
             runner = self._local.runner = Runner()
         return runner
 
-    def _leave_connection_clean(self) -> None:
+    def _leave_connection_clean(self, stopped: bool) -> None:
+        """A task that left a transaction open must not harm the next, nor an interrupt that
+        came in the middle of a query (the connection's state is then unknown)."""
         connection = connections[self.using]
-        if connection.in_atomic_block or connection.needs_rollback:
-            logger.warning("a task left the database connection unusable; reconnecting")
+        if connection.in_atomic_block or connection.needs_rollback or stopped:
+            if not stopped:
+                logger.warning("a task left the database connection unusable; reconnecting")
             db.reset_connection(self.using)
 
     # -- the watch thread: heartbeat, cancel requests, time limits --------------------------
