@@ -23,8 +23,10 @@ Python code again.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -38,7 +40,8 @@ from .. import db, engine, serialization, stats, timeutil
 from ..exceptions import CancelRequested, Interrupt, TimeLimitExceeded
 from ..queue import CLAIM_FIELDS, Outcome, WorkerIdentity, cancel_requested
 from ..queue import handover
-from ..queue.sql import HOST, models
+from ..queue.claim import _converted, _converted_rows
+from ..queue.sql import HOST, adapters, column_namer, models
 from ..task import DONE, QUEUED, RUNNING, WAITING
 from . import outcomes, run
 from .heartbeat import CANCEL_CHECK
@@ -51,26 +54,60 @@ RAN, NOT_DUE, SKIPPED = "ran", "not due", "skipped"
 
 def claim(task_id: uuid.UUID, worker: WorkerIdentity) -> tuple[str, dict[str, Any] | None]:
     """Take the row ``task_id`` for ``worker``: (RAN, its claimed fields) if it was WAITING or
-    QUEUED and due; (NOT_DUE, its ``handover.FIELDS``) if it waits for a later time; (SKIPPED, None) if
-    it is running, finished, or gone."""
+    QUEUED and due; (NOT_DUE, its ``handover.FIELDS``) if it waits for a later time; (SKIPPED,
+    None) if it is running, finished, or gone. One ``UPDATE ... RETURNING`` where the database
+    has it (PostgreSQL, SQLite 3.35+): a single round trip, its own transaction."""
     using = db.alias()
-    Task = models().Task
+    connection = connections[using]
     now = timeutil.now()
-
-    def attempt() -> int:
-        with db.write_transaction(using):
-            return Task.objects.using(using).filter(pk=task_id, status__in=(WAITING, QUEUED), run_at__lte=now).update(
-                status=RUNNING, worker_id=worker.id, worker=worker.label, attempts=F("attempts") + 1,
-                started_at=now, finished_at=None, cancel_requested=False,
-            )
-
-    if db.retry_locked(attempt, "claim by id"):
-        row = Task.objects.using(using).filter(pk=task_id).values(*CLAIM_FIELDS).first()
-        if row is not None:  # (removed at once by an admin? then there's nothing to run)
-            row["started_at"] = now
-            return RAN, row
+    if connection.vendor == "postgresql" or (connection.vendor == "sqlite" and sqlite3.sqlite_version_info >= (3, 35)):
+        row = db.retry_locked(functools.partial(_claim_returning, using, task_id, worker, now), "claim by id")
+    else:
+        row = db.retry_locked(functools.partial(_claim_update, using, task_id, worker, now), "claim by id")
+    if row is not None:
+        row["started_at"] = now
+        return RAN, row
+    Task = models().Task
     later = Task.objects.using(using).filter(pk=task_id, status__in=(WAITING, QUEUED)).values(*handover.FIELDS).first()
     return (NOT_DUE, later) if later is not None else (SKIPPED, None)
+
+
+@functools.lru_cache(maxsize=None)
+def _claim_statement(using: str) -> tuple[str, list[tuple[str, Any, list[Any]]]]:
+    Task = models().Task
+    meta = Task._meta
+    connection = connections[using]
+    column = column_namer(connection, Task)
+    sql = (
+        f"UPDATE {connection.ops.quote_name(meta.db_table)} SET {column('status')} = %s, {column('worker_id')} = %s, "
+        f"{column('worker')} = %s, {column('attempts')} = {column('attempts')} + 1, {column('started_at')} = %s, "
+        f"{column('finished_at')} = NULL, {column('cancel_requested')} = %s "
+        f"WHERE {column('id')} = %s AND {column('status')} IN (%s, %s) AND {column('run_at')} <= %s "
+        f"RETURNING {', '.join(column(name) for name in CLAIM_FIELDS)}"
+    )
+    return sql, [_converted(connection, meta, name) for name in CLAIM_FIELDS]
+
+
+def _claim_returning(using: str, task_id: uuid.UUID, worker: WorkerIdentity, now: Any) -> dict[str, Any] | None:
+    connection = connections[using]
+    sql, fields = _claim_statement(using)
+    db_uuid, db_time = adapters(connection)
+    params = [RUNNING, db_uuid(worker.id), worker.label, db_time(now), False, db_uuid(task_id), WAITING, QUEUED, db_time(now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = _converted_rows(connection, fields, cursor.fetchall())
+    return rows[0] if rows else None
+
+
+def _claim_update(using: str, task_id: uuid.UUID, worker: WorkerIdentity, now: Any) -> dict[str, Any] | None:
+    """MySQL/MariaDB (no RETURNING): the conditional UPDATE, then the row it took."""
+    Task = models().Task
+    with db.write_transaction(using):
+        taken = Task.objects.using(using).filter(pk=task_id, status__in=(WAITING, QUEUED), run_at__lte=now).update(
+            status=RUNNING, worker_id=worker.id, worker=worker.label, attempts=F("attempts") + 1,
+            started_at=now, finished_at=None, cancel_requested=False,
+        )
+        return Task.objects.using(using).filter(pk=task_id).values(*CLAIM_FIELDS).first() if taken else None
 
 
 @dataclass

@@ -15,6 +15,8 @@ import datetime as dt
 import uuid
 from typing import Any, Sequence
 
+from django.db import connections
+
 from .. import db, timeutil
 from ..task import QUEUED, WAITING
 from .sql import models
@@ -45,8 +47,15 @@ def mark_queued(task_ids: Sequence[uuid.UUID]) -> int:
         return 0
     using = db.alias()
 
+    connection = connections[using]
+
     def attempt() -> int:
         with db.write_transaction(using):
+            if connection.vendor == "postgresql":
+                # A mark lost in a crash costs a second message (which runs nothing), never a
+                # run: no need to wait for the disk (a third of an enqueue's time otherwise).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             return models().Task.objects.using(using).filter(pk__in=task_ids, status=WAITING).update(status=QUEUED)
 
     return db.retry_locked(attempt, "hand over")
