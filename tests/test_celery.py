@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 import zlib
@@ -21,7 +20,7 @@ import zlib
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections, transaction
+from django.db import transaction
 from django.test import override_settings
 
 from autotask import engine
@@ -30,7 +29,7 @@ from autotask.models import Task
 from autotask.task import CANCELLED, DONE, ERROR, QUEUED, RUNNING, WAITING
 
 from . import tasks, tasks_celery
-from .conftest import ROOT, Processes, process_exists, subprocess_env, wait_until
+from .conftest import Processes, process_exists, subprocess_env, wait_until
 from .models import Note
 
 celery = pytest.importorskip("celery")
