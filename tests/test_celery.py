@@ -5,7 +5,8 @@ with one Celery worker per broker for the module (prefork pool, two
 processes), except where a test needs workers of its own (a killed worker,
 schedules with two workers). Each database's run has a broker of its own (a
 Redis database number, a RabbitMQ virtual host), so that runs on several
-databases at once never take each other's messages.
+databases at once never take each other's messages. A stopped broker:
+tests/test_celery_outage.py, with a Redis of its own.
 """
 
 from __future__ import annotations
@@ -43,18 +44,10 @@ RUN = f"{os.environ.get('AUTOTASK_TEST_DB', 'sqlite')}{os.environ.get('AUTOTASK_
 REDIS_DB = zlib.crc32(RUN.encode()) % 14 + 1  # 1..14; 15 is the settings' default
 VHOST = f"autotask-{RUN}"
 QUEUES = "default,reports"
-REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379", "--save", "", "--appendonly",
-    "no", "--dir", "/var/lib/redis", "--logfile", "/var/log/redis/ci.log",
-]
 
 
 def _run(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
-def _redis_up() -> bool:
-    return _run("redis-cli", "-h", "127.0.0.1", "ping").stdout.strip() == "PONG"
 
 
 def _broker_url(kind: str) -> str:
@@ -363,28 +356,6 @@ def test_schedules_run_once_per_due_time_with_two_celery_workers(broker, celery_
     assert Note.objects.filter(key="celery_every_second").count() == done  # each ran once
     pids = set(Note.objects.filter(key="celery_every_second").values_list("pid", flat=True))
     assert pids  # ran by the Celery workers, whichever took each message
-
-
-def test_a_stopped_broker_loses_nothing(broker):
-    if not broker.startswith("redis"):
-        pytest.skip("stopping RabbitMQ takes long; Redis stands for any broker here")
-    key = f"outage-{uuid.uuid4()}"
-    assert tasks.add(1, 2).wait(timeout=60) == 3  # nothing of ours waits in Redis (it keeps nothing on disk)
-    _run("redis-cli", "-h", "127.0.0.1", "shutdown", "nosave")
-    try:
-        wait_until(lambda: not _redis_up(), 30, "Redis to stop")
-        started = time.monotonic()
-        handles = [tasks.record(key, str(i)) for i in range(5)]
-        assert time.monotonic() - started < 10  # a call doesn't wait for the broker
-        assert {h.status for h in handles} == {WAITING}
-        assert not Task.objects.filter(pk__in=[h.id for h in handles], status=QUEUED).exists()
-    finally:
-        if not _redis_up():
-            _run(*REDIS_START)
-        wait_until(_redis_up, 60, "Redis to start again")
-    for handle in handles:
-        assert handle.wait(timeout=120) == key  # handed over by a Celery worker's dispatcher
-    assert sorted(notes(key)) == [str(i) for i in range(5)]
 
 
 def test_run_autotask_refuses_in_celery_mode():
