@@ -41,7 +41,10 @@ from tests.celery_app import app  # noqa: E402
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RUN = f"{os.environ.get('AUTOTASK_TEST_DB', 'sqlite')}{os.environ.get('AUTOTASK_TEST_SUFFIX', '')}"
-REDIS_DB = zlib.crc32(RUN.encode()) % 14 + 1  # 1..14; 15 is the settings' default
+# 1-12 (15 is the settings' default): four for each database, so that its suites never share one
+REDIS_DB = {"sqlite": 1, "postgresql": 5, "mysql": 9}.get(os.environ.get("AUTOTASK_TEST_DB", "sqlite"), 13) + (
+    zlib.crc32(os.environ.get("AUTOTASK_TEST_SUFFIX", "").encode()) % 4
+)
 VHOST = f"autotask-{RUN}"
 QUEUES = "default,reports"
 
