@@ -1,6 +1,7 @@
 # Two commands for a newcomer (each sets up its own virtualenv):
 #   make demo   - the example project on SQLite with its companion worker: http://127.0.0.1:8000/
 #                 and the admin's dashboard (login demo / demo)
+#   make demo-celery - the same project in Celery mode: a Celery worker (Redis at 127.0.0.1:6379) runs the tasks
 #   make test   - the whole test suite (DBS="sqlite postgresql mysql" for more databases)
 # and make docs - the documentation (docs/) in docs/_build/html, warnings as errors, its examples run as tests
 
@@ -19,7 +20,7 @@ STAMP = $(VENV)/.installed-$(subst $(space),_,$(subst <,lt,$(subst >,gt,$(subst 
 comma := ,
 space := $(subst ,, )
 
-.PHONY: test demo docs benchmark clean
+.PHONY: test demo demo-celery docs benchmark clean
 
 $(STAMP): setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +47,19 @@ demo:
 	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ to see tasks being stored, run and finished;"
 	@echo "the admin's dashboard: http://127.0.0.1:$(DEMO_PORT)/admin/autotask/dashboard/ (user demo, password demo). Ctrl-C stops."
 	cd example && ../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT)
+
+# Celery mode (AUTOTASK_ENGINE = "celery"): a Celery worker beside runserver, both stopped by Ctrl-C.
+demo-celery:
+	@test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	@$(DEMO_VENV)/bin/python -m pip install -q -e '.[celery]'
+	cd example && EXAMPLE_ENGINE=celery ../$(DEMO_VENV)/bin/python manage.py migrate -v0
+	@cd example && ../$(DEMO_VENV)/bin/python manage.py demo_login
+	@echo "Celery mode: a Celery worker (broker redis://127.0.0.1:6379/0) runs the tasks; no companion worker."
+	@echo "Open http://127.0.0.1:$(DEMO_PORT)/ (admin: user demo, password demo). Ctrl-C stops both."
+	cd example && export EXAMPLE_ENGINE=celery && \
+		{ ../$(DEMO_VENV)/bin/python -m celery -A example worker -l INFO -c 2 & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+		../$(DEMO_VENV)/bin/python manage.py runserver 127.0.0.1:$(DEMO_PORT); }
 
 $(DOCS_VENV)/.installed: setup.cfg
 	$(PYTHON) -m venv $(DOCS_VENV)

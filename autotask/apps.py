@@ -25,6 +25,8 @@ def should_start_companion() -> tuple[bool, str]:
         return False, "AUTOTASK_EAGER is True: calls run at once in the process that makes them"
     if not conf.IS_ACTIVE:
         return False, "AUTOTASK_IS_ACTIVE is False"
+    if conf.ENGINE != "autotask":
+        return False, f"AUTOTASK_ENGINE is {conf.ENGINE!r}: its workers run the tasks"
     if not conf.WORKER_AUTOSTART:
         return False, "AUTOTASK_WORKER_AUTOSTART is False"
     if os.environ.get(COMPANION_ENV):
@@ -55,6 +57,12 @@ class AutotaskConfig(AppConfig):
 
         if stores_calls():
             connection_created.connect(configure_sqlite, dispatch_uid="autotask.configure_sqlite")
+
+        from . import engine
+        from django.test.signals import setting_changed
+
+        engine.configure()
+        setting_changed.connect(engine.configure, dispatch_uid="autotask.engine.configure")
 
         start, why = should_start_companion()
         logger.debug("companion worker start=%s reason=%s", start, why)

@@ -112,3 +112,13 @@ def check_database(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     return messages
+
+
+@register()
+def check_engine(app_configs: Any = None, **kwargs: Any) -> list:
+    """Celery mode's settings (``autotask.contrib.celery.checks``), only when it is configured."""
+    if conf.ENGINE != "celery":
+        return []
+    from .contrib.celery.checks import check
+
+    return check()

@@ -73,6 +73,17 @@ SETTINGS: dict[str, Setting] = {
     "OUTPUT_LOG_LEVEL": Setting("INFO", (str, int), "log records of this level and above, from any logger, are part of a run's output"),
     "OUTPUT_MAX_BYTES": Setting(1_000_000, (int,), "most characters of output kept per task: the beginning and the end, with a line saying how much was left out"),
     "OUTPUT_FLUSH_INTERVAL": Setting(0.5, (int, float), "seconds between writes of a running task's new output to the database"),
+    "ENGINE": Setting(
+        "autotask", (str,), "what runs the tasks: 'autotask', its own workers (the companion, run_autotask); 'celery', the Celery workers of AUTOTASK_CELERY_APP",
+        choices=("autotask", "celery"),
+    ),
+    "CELERY_APP": Setting(None, (str,), "with AUTOTASK_ENGINE = 'celery': the dotted path of the Celery app, e.g. 'proj.celery.app'"),
+    "CELERY_DISPATCH_INTERVAL": Setting(
+        1, (int, float), "with AUTOTASK_ENGINE = 'celery': seconds between a Celery worker's looks for due schedules, tasks not handed over yet (the broker was down) and runs of lost workers"
+    ),
+    "CELERY_ETA_LIMIT": Setting(
+        3600, (int, float), "with AUTOTASK_ENGINE = 'celery': a task due later than this many seconds is not sent with an ETA (which Celery workers hold in memory) but waits in the table, and a dispatcher sends it when it is due"
+    ),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

@@ -23,9 +23,10 @@ from typing import Any
 from django.db import connections
 from django.db.models import Count as Rows, QuerySet
 
-from .task import CANCELLED, DONE, ERROR, RUNNING, WAITING
+from .task import CANCELLED, DONE, ERROR, QUEUED, RUNNING, WAITING
 
-STATUSES = (WAITING, RUNNING, DONE, ERROR, CANCELLED)
+# QUEUED (handed to Celery, not started) is counted as WAITING (``_folded``).
+STATUSES = (WAITING, RUNNING, DONE, ERROR, CANCELLED, QUEUED)
 BY_QUEUE = (WAITING, RUNNING)  # the statuses counted by queue too
 COUNT_CAP = 10_000  # rows of one status counted exactly, at most
 QUEUE_SAMPLE = 1_000  # waiting (and running) tasks read for their queues, at most
@@ -88,7 +89,18 @@ def count_tasks(using: str, now: dt.datetime, exact: bool = False) -> Counts:
                 count = Count(round(rows * total.value / read), "approx" if total.kind != "at_least" else "at_least")
             queues.setdefault(queue_name, {})[status] = count
     due = sum(found["due"].values())
-    return Counts(statuses, Count(due) if due <= COUNT_CAP else Count(COUNT_CAP, "at_least"), oldest, queues)
+    return Counts(_folded(statuses), Count(due) if due <= COUNT_CAP else Count(COUNT_CAP, "at_least"), oldest, queues)
+
+
+def _folded(statuses: dict[str, Count]) -> dict[str, Count]:
+    """QUEUED rows counted as WAITING: to whoever looks, they wait."""
+    queued = statuses.pop(QUEUED, None)
+    if queued is not None and queued.value:
+        waiting = statuses[WAITING]
+        kinds = {waiting.kind, queued.kind}
+        kind = "at_least" if "at_least" in kinds else "approx" if "approx" in kinds else "exact"
+        statuses[WAITING] = Count(waiting.value + queued.value, kind)
+    return statuses
 
 
 def _exact(tasks: QuerySet, now: dt.datetime, oldest: dict[str, Any] | None) -> Counts:
@@ -100,7 +112,7 @@ def _exact(tasks: QuerySet, now: dt.datetime, oldest: dict[str, Any] | None) -> 
         if status in BY_QUEUE:
             queues.setdefault(queue_name, {})[status] = Count(count)
     due = tasks.filter(status=WAITING, run_at__lte=now).count()
-    return Counts({s: Count(n) for s, n in statuses.items()}, Count(due), oldest, queues)
+    return Counts(_folded({s: Count(n) for s, n in statuses.items()}), Count(due), oldest, queues)
 
 
 def _waiting_heads(tasks: QuerySet) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 from . import attempt_history, failures, queue, serialization
 from .conf import conf
 from .exceptions import TaskNotFound
-from .task import BLOCKED, CANCELLED, DONE, ERROR, FINISHED, UNFINISHED, WAITING
+from .task import BLOCKED, CANCELLED, DONE, ERROR, FINISHED, QUEUED, UNFINISHED, WAITING
 
 _current_task: contextvars.ContextVar[DelayedTask | None] = contextvars.ContextVar("autotask_current_task", default=None)
 
@@ -54,9 +54,9 @@ class DelayedTask:
     @property
     def status(self) -> str | None:
         """WAITING, RUNNING, DONE, ERROR or CANCELLED; None once the record is gone.
-        (A task waiting for its dependencies is WAITING.)"""
+        (A task waiting for its dependencies, or handed to Celery and not started, is WAITING.)"""
         status = self._field("status")
-        return WAITING if status == BLOCKED else status
+        return WAITING if status in (BLOCKED, QUEUED) else status
 
     @property
     def ready(self) -> bool | None:

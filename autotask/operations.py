@@ -25,7 +25,7 @@ from . import attempt_history, db, schedules, signals, timeutil
 from .conf import conf
 from .execution import supervisor
 from .queue import dependencies
-from .task import BLOCKED, CANCELLED, ERROR, FINISHED, RUNNING, UNFINISHED, WAITING
+from .task import BLOCKED, CANCELLED, ERROR, FINISHED, QUEUED, RUNNING, UNFINISHED, WAITING
 
 CHUNK = 5000  # rows per statement (and per write transaction)
 
@@ -67,7 +67,7 @@ def cancel_tasks(tasks: QuerySet) -> Summary:
             ended.extend(dependencies.settle(chunk.db, [], awaited))
         return count
 
-    cancelled = _in_chunks(tasks.filter(status__in=(WAITING, BLOCKED)), cancel_waiting)
+    cancelled = _in_chunks(tasks.filter(status__in=(WAITING, BLOCKED, QUEUED)), cancel_waiting)
     for task_id, function in ended:
         signals.announce_finished(task_id, function, CANCELLED)
     stopping = _in_chunks(tasks.filter(status=RUNNING), lambda chunk: chunk.update(cancel_requested=True))
@@ -137,9 +137,12 @@ def run_tasks_now(tasks: QuerySet) -> Summary:
     """
     tasks = _on_autotask_db(tasks)
     total = tasks.count()
-    waiting = tasks.filter(status=WAITING).count()
+    waiting = tasks.filter(status__in=(WAITING, QUEUED)).count()
     now = timeutil.now()
-    moved = _in_chunks(tasks.filter(status=WAITING, run_at__gt=now), lambda chunk: chunk.update(run_at=now))
+    # A QUEUED one (handed to Celery with its ETA) becomes WAITING: a dispatcher sends it now.
+    moved = _in_chunks(
+        tasks.filter(status__in=(WAITING, QUEUED), run_at__gt=now), lambda chunk: chunk.update(run_at=now, status=WAITING)
+    )
     if moved:
         _wake_workers(tasks.db)
     return {"moved": moved, "due": max(0, waiting - moved), "other": total - waiting}

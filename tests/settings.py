@@ -115,6 +115,16 @@ AUTOTASK_COMPANION_SCOPE = os.environ.get("AUTOTASK_TEST_COMPANION_SCOPE", "proc
 AUTOTASK_POLL_INTERVAL = float(os.environ["AUTOTASK_TEST_POLL_INTERVAL"]) if os.environ.get("AUTOTASK_TEST_POLL_INTERVAL") else None
 AUTOTASK_OUTPUT = os.environ.get("AUTOTASK_TEST_OUTPUT", "1") == "1"
 AUTOTASK_OUTPUT_MAX_BYTES = int(os.environ.get("AUTOTASK_TEST_OUTPUT_MAX_BYTES", "1000000"))
+# Celery mode (tests/test_celery.py): its Celery workers run with AUTOTASK_TEST_ENGINE=celery.
+AUTOTASK_ENGINE = os.environ.get("AUTOTASK_TEST_ENGINE", "autotask")
+AUTOTASK_CELERY_APP = "tests.celery_app.app"
+AUTOTASK_CELERY_DISPATCH_INTERVAL = 0.2
+CELERY_BROKER_URL = os.environ.get("AUTOTASK_TEST_BROKER", "redis://127.0.0.1:6379/15")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no broadcast channel: kombu's Redis pub/sub dies on a broker restart
+CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}  # Redis: priorities
+CELERY_TASK_QUEUE_MAX_PRIORITY = 10  # RabbitMQ: queues declared with priorities
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGGING = {
     "version": 1,

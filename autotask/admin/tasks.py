@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from .. import db, operations, output, serialization
 from ..models import Schedule, Task, Worker
 from ..queue import dependencies
-from ..task import CANCELLED, ERROR, FINISHED, UNFINISHED, WAITING
+from ..task import CANCELLED, ERROR, FINISHED, QUEUED, UNFINISHED, WAITING
 from .base import OperateAdmin, moment, pre
 
 RECENT = 10_000  # the function and queue filters offer the values of this many newest tasks
@@ -206,7 +206,7 @@ class TaskAdmin(OperateAdmin):
         """The actions that would change this task, as buttons on its page: (action, label)."""
         offered = self.get_actions(request)
         fitting = [
-            ("run_tasks_now", "Run now", task.status == WAITING and task.run_at > timezone.now()),
+            ("run_tasks_now", "Run now", task.status in (WAITING, QUEUED) and task.run_at > timezone.now()),
             ("cancel_tasks", "Cancel", task.status in UNFINISHED),
             ("retry_tasks", "Run again", task.status in (ERROR, CANCELLED)),
         ]

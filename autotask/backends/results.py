@@ -15,12 +15,13 @@ import uuid
 from typing import Any
 
 from .. import attempt_history, loader, queue, serialization
-from ..task import BLOCKED, CANCELLED, DONE, ERROR, RUNNING, WAITING
+from ..task import BLOCKED, CANCELLED, DONE, ERROR, QUEUED, RUNNING, WAITING
 from .compat import Task, TaskError, TaskResult, TaskResultDoesNotExist, TaskResultStatus, normalize_json, task_backends
 
 STATUSES = {
     WAITING: TaskResultStatus.READY,
     BLOCKED: TaskResultStatus.READY,  # waiting for its dependencies
+    QUEUED: TaskResultStatus.READY,  # handed to Celery
     RUNNING: TaskResultStatus.RUNNING,
     DONE: TaskResultStatus.SUCCESSFUL,
     ERROR: TaskResultStatus.FAILED,

@@ -16,10 +16,10 @@ from typing import Any, Iterable, Protocol, Sequence
 
 from django.db import connections, transaction
 
-from .. import db, signals, timeutil
+from .. import db, engine, signals, timeutil
 from ..execution import supervisor
 from ..options import TaskOptions
-from ..task import BLOCKED, CANCELLED, RUNNING, WAITING
+from ..task import BLOCKED, CANCELLED, QUEUED, RUNNING, WAITING
 from . import expiry
 from .sql import adapters, models
 
@@ -124,9 +124,12 @@ def _insert(using: str, task: Storable, arguments: Sequence[str], now: dt.dateti
     return ids
 
 
-def _after_enqueue(using: str) -> None:
-    # PostgreSQL's listening workers were told by the INSERT itself.
-    transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
+def _after_enqueue(using: str, ids: list[uuid.UUID]) -> None:
+    if engine.handover is None:
+        # PostgreSQL's listening workers were told by the INSERT itself.
+        transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
+    else:  # another engine (Celery) runs the tasks: it gets them once they are committed
+        transaction.on_commit(functools.partial(engine.handover, ids), using=using)
 
 
 def enqueue(
@@ -142,7 +145,7 @@ def enqueue(
     if task.options.after or fields:
         return _enqueue_with(using, task, [arguments], now, fields)[0]
     [task_id] = _insert(using, task, [arguments], now)
-    _after_enqueue(using)
+    _after_enqueue(using, [task_id])
     return task_id
 
 
@@ -153,7 +156,7 @@ def enqueue_many(task: Storable, arguments: Sequence[str]) -> list[uuid.UUID]:
         return _enqueue_with(using, task, arguments)
     with transaction.atomic(using=using):
         ids = _insert(using, task, arguments)
-        _after_enqueue(using)
+        _after_enqueue(using, ids)
     return ids
 
 
@@ -174,7 +177,7 @@ def _enqueue_with(
             transaction.on_commit(
                 lambda: dependencies.announce([(task_id, task.path) for task_id in ids]), using=using
             )
-        _after_enqueue(using)
+        _after_enqueue(using, ids)
     return ids
 
 
@@ -205,7 +208,7 @@ def cancel(task_id: uuid.UUID) -> bool:
         return False
     now = timeutil.now()
     with transaction.atomic(using=using):
-        cancelled = tasks.filter(status__in=(WAITING, BLOCKED)).update(
+        cancelled = tasks.filter(status__in=(WAITING, BLOCKED, QUEUED)).update(
             status=CANCELLED,
             finished_at=now,
             expires_at=expiry.expires_at(CANCELLED, now, row["ttl"]),

@@ -3,6 +3,7 @@
 For the demo only: the secret key is public and DEBUG is on.
 """
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,6 +70,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # autotask: decorators store calls, and runserver starts a companion worker that runs them.
 AUTOTASK_IS_ACTIVE = True
 AUTOTASK_RETRY_DELAY = 2  # seconds between the runs of a failing task with retries
+
+# Celery mode (make demo-celery): Celery workers run the tasks, with Redis as the broker.
+if os.environ.get("EXAMPLE_ENGINE") == "celery":
+    AUTOTASK_ENGINE = "celery"
+    AUTOTASK_CELERY_APP = "example.celery.app"
+    CELERY_BROKER_URL = os.environ.get("EXAMPLE_BROKER", "redis://127.0.0.1:6379/0")
+    CELERY_TASK_DEFAULT_QUEUE = "default"  # autotask's default queue: a worker takes it without -Q
+    CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 
 def _not_a_page_reload(record):

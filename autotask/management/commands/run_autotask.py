@@ -44,6 +44,12 @@ class Command(BaseCommand):
         from autotask.execution.pool import Pool
         from autotask.options import check_queue_name
 
+        if conf.ENGINE != "autotask":
+            raise CommandError(
+                f"AUTOTASK_ENGINE is {conf.ENGINE!r}: its workers run the tasks, not run_autotask. "
+                "Start Celery workers instead ('celery -A proj worker'); each also hands over what is due "
+                "and decides the schedules' due times."
+            )
         queues = options["queues"] or []
         for name in queues:
             try:

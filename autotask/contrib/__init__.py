@@ -1,0 +1,1 @@
+"""Adapters to other systems, each imported only when configured."""

@@ -1,0 +1,79 @@
+"""Celery mode: a broker stopped while calls are made, and started again, loses nothing.
+
+The broker is a Redis server of the test's own (on a free port, keeping nothing on disk,
+as the machine's), so that stopping it disturbs no other test run that shares the
+machine's Redis (``make test`` runs the databases' suites at once).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+
+import pytest
+from django.test import override_settings
+
+from autotask.models import Task
+from autotask.task import QUEUED, WAITING
+
+from . import tasks
+from .conftest import wait_until
+from .models import Note
+
+pytest.importorskip("celery")
+
+from .test_celery import CeleryWorkers, _run, _use_broker  # noqa: E402  (needs Celery)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_redis(port: int) -> None:
+    _run(
+        "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly",
+        "no", "--dir", "/tmp", "--logfile", f"/tmp/autotask-test-redis-{port}.log",
+    )
+
+
+def _up(port: int) -> bool:
+    return _run("redis-cli", "-h", "127.0.0.1", "-p", str(port), "ping").stdout.strip() == "PONG"
+
+
+def _stop(port: int) -> None:
+    _run("redis-cli", "-h", "127.0.0.1", "-p", str(port), "shutdown", "nosave")
+
+
+def test_a_stopped_broker_loses_nothing(tmp_path):
+    port = _free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    _start_redis(port)
+    workers = CeleryWorkers(tmp_path)
+    try:
+        wait_until(lambda: _up(port), 30, "the test's Redis to start")
+        with override_settings(AUTOTASK_ENGINE="celery"):
+            _use_broker(url)
+            workers.celery_worker(url, "default", "-P", "prefork", "-c", "1", name="outage")
+            assert tasks.add(1, 2).wait(timeout=60) == 3
+            _stop(port)
+            wait_until(lambda: not _up(port), 30, "the test's Redis to stop")
+            key = f"outage-{uuid.uuid4()}"
+            started = time.monotonic()
+            handles = [tasks.record(key, str(i)) for i in range(5)]
+            assert time.monotonic() - started < 10  # a call doesn't wait for the broker
+            assert {h.status for h in handles} == {WAITING}
+            assert not Task.objects.filter(pk__in=[h.id for h in handles], status=QUEUED).exists()
+            time.sleep(1)  # the Celery worker's dispatcher tries, and fails, meanwhile
+            _start_redis(port)
+            wait_until(lambda: _up(port), 30, "the test's Redis to start again")
+            for handle in handles:
+                assert handle.wait(timeout=120) == key  # handed over by the Celery worker's dispatcher
+            assert sorted(Note.objects.filter(key=key).values_list("value", flat=True)) == [str(i) for i in range(5)]
+    finally:
+        workers.stop_all()
+        _stop(port)
