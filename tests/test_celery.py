@@ -211,6 +211,19 @@ def test_a_timeout_kills_the_run_even_in_c_code(broker):
     wait_until(lambda: not process_exists(runner), 30, "the runner process to be killed")
 
 
+def test_a_dependent_waits_for_its_dependency_then_runs_in_celery(broker):
+    key = f"chain-{uuid.uuid4()}"
+    first = tasks.record(key, "first")
+    then = tasks.record.using(after=[first])(key, "then")
+    assert then.wait(timeout=60) == key  # handed over once its dependency ended DONE
+    assert notes(key) == ["first", "then"]
+    failing = tasks.fail_with_value_error("no")
+    never = tasks.record.using(after=[failing])(key, "never")
+    with pytest.raises(TaskCancelled):
+        never.wait(timeout=60)
+    assert notes(key) == ["first", "then"]
+
+
 def test_cancel_of_a_waiting_task(broker):
     key = f"cancel-waiting-{uuid.uuid4()}"
     handle = tasks.delayed_record(key)
