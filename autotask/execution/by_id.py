@@ -43,7 +43,7 @@ from ..queue import handover
 from ..queue.claim import _converted, _converted_rows
 from ..queue.sql import HOST, adapters, column_namer, models
 from ..task import DONE, QUEUED, RUNNING, WAITING
-from . import outcomes, run
+from . import interrupts, outcomes, run
 from .heartbeat import CANCEL_CHECK
 from .runner import Runner
 
@@ -198,11 +198,7 @@ class Executor:
         with self._lock:
             self._runs.pop(current.task["id"], None)
         if sent:
-            try:
-                for _ in range(3):  # a backward jump: where a pending exception is raised
-                    pass
-            except Interrupt:
-                pass
+            interrupts.absorb_pending()  # sent too late for its run
 
     def _runner(self) -> Runner:
         runner = getattr(self._local, "runner", None)

@@ -83,6 +83,16 @@ def install_signal_handlers(worker: Worker) -> None:
     threading.Thread(target=read_signals, name="autotask-signals", daemon=True).start()
 
 
+def absorb_pending() -> None:
+    """Let an interrupt sent to this thread (``PyThreadState_SetAsyncExc``) after its run
+    ended come out here, and drop it: it is raised at the next backward jump."""
+    try:
+        for _ in range(3):
+            pass
+    except Interrupt:
+        pass
+
+
 def interrupt(slot: Slot, task_id: Any, exc: Interrupt) -> None:
     """Stop the run of ``task_id`` in ``slot`` with ``exc`` (once; nothing if it ended)."""
     with slot.lock:

@@ -32,7 +32,7 @@ from ..conf import conf
 from ..exceptions import Interrupt
 from ..queue import Outcome
 from ..task import DONE
-from . import outcomes, run
+from . import interrupts, outcomes, run
 from .runner import Runner
 
 if TYPE_CHECKING:
@@ -193,11 +193,7 @@ class Slot:
             self.deadline = self.escalate_at = None
             sent, self.async_sent = self.async_sent, False
         if sent:
-            try:
-                for _ in range(3):  # a backward jump: where a pending exception is raised
-                    pass
-            except Interrupt:
-                pass
+            interrupts.absorb_pending()  # sent too late for its run
 
     def _leave_connection_clean(self) -> None:
         """A task that left a transaction open must not harm the next. (A broken
