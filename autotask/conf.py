@@ -1,7 +1,10 @@
-"""Every AUTOTASK_* setting with its default, read from Django's settings at call time.
+"""Every AUTOTASK_* setting with its default, read from Django's settings at first use.
 
-Reading at call time (never copying at import) keeps ``override_settings``
-working in tests. Use ``from autotask.conf import conf`` and ``conf.IS_ACTIVE``.
+Each value is read once and kept (the worker reads several for every task it
+runs, and a settings lookup costs more than the rest of such a read); Django's
+``setting_changed`` (``override_settings``, pytest-django's ``settings``)
+forgets them all, so tests can still change any. Never copy a value at import.
+Use ``from autotask.conf import conf`` and ``conf.IS_ACTIVE``.
 """
 
 from __future__ import annotations
@@ -98,31 +101,22 @@ class Conf:
             raise AttributeError(f"unknown autotask setting {name!r}") from None
         value = getattr(settings, "AUTOTASK_" + name, spec.default)
         if name == "WORKER_EXECUTABLE" and not value:
-            return sys.executable
+            value = sys.executable
+        self.__dict__[name] = value  # read once: found before __getattr__ from now on
         return value
+
+    def forget(self, **kwargs: Any) -> None:
+        """Read every setting afresh (``setting_changed``)."""
+        self.__dict__.clear()
 
 
 conf = Conf()
-
-
-_eager: list[bool] = []  # AUTOTASK_EAGER once read; empty until then, and again after a change of settings
+setting_changed.connect(conf.forget, dispatch_uid="autotask.conf.forget")
 
 
 def is_eager() -> bool:
-    """``AUTOTASK_EAGER``, read once: every call of a task asks, and a settings lookup
-    (of a setting most projects don't set) costs more than a few percent of a call.
-    ``override_settings`` (and pytest-django's ``settings``) clear it through ``setting_changed``."""
-    if not _eager:
-        _eager.append(bool(conf.EAGER))
-    return _eager[0]
-
-
-def _forget_eager(setting: str, **kwargs: Any) -> None:
-    if setting == "AUTOTASK_EAGER":
-        _eager.clear()
-
-
-setting_changed.connect(_forget_eager, dispatch_uid="autotask.conf.eager")
+    """``AUTOTASK_EAGER``, a bool."""
+    return bool(conf.EAGER)
 
 
 def stores_calls() -> bool:

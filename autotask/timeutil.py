@@ -10,12 +10,27 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.utils import timezone
 
 
+_zone: list[dt.tzinfo | None] = []  # UTC with USE_TZ, else None; read once, forgotten on setting_changed
+
+
 def now() -> dt.datetime:
-    """The current time as the database columns expect it."""
-    return timezone.now()
+    """The current time as the database columns expect it (``timezone.now()``, without
+    its settings lookup: a worker asks several times for every task it runs)."""
+    if not _zone:
+        _zone.append(dt.timezone.utc if settings.USE_TZ else None)
+    return dt.datetime.now(_zone[0])
+
+
+def _forget_zone(setting: str, **kwargs: object) -> None:
+    if setting == "USE_TZ":
+        _zone.clear()
+
+
+setting_changed.connect(_forget_zone, dispatch_uid="autotask.timeutil.zone")
 
 
 def aware(value: dt.datetime) -> dt.datetime:

@@ -167,6 +167,13 @@ class _Stream:
 class _Handler(logging.Handler):
     """Adds a capturing thread's log records to its run (in a runner: writes them to fd 2)."""
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # Every record of the process comes here, most from no run (the worker's own):
+        # those go no further (no filters, no lock).
+        if _fd_mode is None and getattr(_local, "capture", None) is None:
+            return False
+        return super().handle(record)
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.name == "autotask" or record.name.startswith("autotask."):
             return  # the worker's own log lines are not a task's output

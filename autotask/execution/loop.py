@@ -250,20 +250,33 @@ class Worker:
         free = [slot for slot in self.slots if not slot.busy and not slot.abandoned]
         if not free or not self._look:
             return 0
-        self._claim_schedules(timeutil.now())
-        # As many as the last run's time says fit in QUICK_TASK seconds: quick tasks
-        # come in batches, and no batch holds tasks long from other workers.
-        per_slot = max(1, min(conf.CLAIM_BATCH, int(slots.QUICK_TASK / max(self.last_duration, 1e-6))))
         handed = 0
         for slot in free:
-            batch = queue.claim(self.identity, per_slot)
+            batch, full = self.claim_batch()
             if batch:
                 slot.give(batch)
                 handed += len(batch)
-            if len(batch) < per_slot:
+            if not full:
                 self._look = False  # nothing more is due: wait for news
                 break
         return handed
+
+    def claim_batch(self) -> tuple[list[dict[str, Any]], bool]:
+        """Claim the next batch for one slot: the schedules' due runs are stored first, then
+        as many tasks as the last run's time says fit in QUICK_TASK seconds (quick tasks come
+        in batches, and no batch holds tasks long from other workers). Also ``full``: whether
+        it got all it asked for (if not, nothing more is due now). The loop calls this for a
+        free slot; a worker's only slot calls it itself while it serves itself (``slots.py``):
+        never both at once."""
+        self._claim_schedules(timeutil.now())
+        size = max(1, min(conf.CLAIM_BATCH, int(slots.QUICK_TASK / max(self.last_duration, 1e-6))))
+        batch = queue.claim(self.identity, size)
+        return batch, len(batch) == size
+
+    def record(self, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
+        """Write how ``ran``'s runs ended (the loop's, or a lone slot's that serves itself)."""
+        if outcomes.record(self.identity, self.using, ran):
+            self._look = True  # tasks waiting for these became due
 
     def _release_unstarted(self) -> bool:
         """Hand back what the slots won't start (the rest of a batch that met a slow task);
@@ -280,8 +293,7 @@ class Worker:
         if self.unrecorded:
             ran, self.unrecorded = self.unrecorded, []
             try:
-                if outcomes.record(self.identity, self.using, ran):
-                    self._look = True  # tasks waiting for these became due
+                self.record(ran)
             except BaseException:
                 self.unrecorded[:0] = ran
                 raise

@@ -19,6 +19,7 @@ from django.db import InterfaceError, OperationalError
 from .. import db, failures, queue, signals, stats, timeutil
 from ..conf import conf
 from ..exceptions import CancelRequested, Interrupt, Retry, TaskCancelled, TaskTimeout, TimeLimitExceeded, WorkerStopping
+from ..handle import DelayedTask
 from ..loader import full_name
 from ..queue import Outcome, WorkerIdentity
 from ..task import CANCELLED, ERROR, FINISHED, WAITING
@@ -84,8 +85,6 @@ def record(
     for (task, outcome), was_held in zip(ran, held):
         log_outcome(task, outcome, was_held)
         if was_held and outcome.status in FINISHED:
-            from ..handle import DelayedTask
-
             signals.finished(task.get("runnable"), DelayedTask(task["id"]), outcome.status, task, outcome)
     if held.cancelled:  # dependents of the tasks that failed (after=)
         from ..queue import dependencies
