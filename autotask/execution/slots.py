@@ -108,9 +108,8 @@ class Slot:
         try:
             while True:
                 ran, unstarted = self._run(batch)
-                batch = self._serve_itself(ran, unstarted)
+                batch = self._serve_itself(ran, unstarted)  # empties ``ran`` once it recorded it
                 if not batch:
-                    ran = []
                     break
         finally:
             self.worker.post(self, ran, unstarted, done=True)
