@@ -102,7 +102,7 @@ def main() -> None:
                                 figures.setdefault((db, scenario, name, label), []).append(value)
     print(f"\nbase {args.base}, head {args.head or 'work tree'}; medians of {args.rounds} rounds; "
           "ratio > 1: head better")
-    print(f"{'database':<11}{'figure':<24}{'base':>10}{'head':>10}{'ratio':>8}")
+    print(f"{'database':<11}{'figure':<24}{'base':>10}{'head':>10}{'ratio':>8}  each round: base | head")
     for db in args.db.split(","):
         for scenario, names in FIGURES.items():
             for name, higher_is_better in names:
@@ -111,7 +111,8 @@ def main() -> None:
                     continue
                 b, h = statistics.median(base), statistics.median(head)
                 ratio = (h / b if higher_is_better else b / h) if b and h else float("nan")
-                print(f"{db:<11}{scenario + ' ' + name:<24}{b:>10.4g}{h:>10.4g}{ratio:>8.3f}")
+                rounds = " ".join(f"{v:.4g}" for v in base) + " | " + " ".join(f"{v:.4g}" for v in head)
+                print(f"{db:<11}{scenario + ' ' + name:<24}{b:>10.4g}{h:>10.4g}{ratio:>8.3f}  {rounds}")
 
 
 if __name__ == "__main__":
