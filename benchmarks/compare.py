@@ -3,9 +3,10 @@
 "The plain figures must not fall" can't be checked against a table measured on
 another day: on the machines here the same code measures up to twice as fast or
 slow from one day to the next. This runs autotask's own runner
-(``bench_autotask.py``, each commit's own copy) for both commits, in turns (BASE,
-HEAD, BASE, HEAD...), and prints the median of each figure and HEAD's ratio to
-BASE. HEAD defaults to the work tree as it is (uncommitted changes too).
+(``bench_autotask.py``, each commit's own copy) for both commits, in turns (each
+side first every other round: BASE, HEAD, HEAD, BASE...), and prints the median of
+each figure and HEAD's ratio to BASE. HEAD defaults to the work tree as it is
+(uncommitted changes too).
 
     python3 benchmarks/compare.py 012d157                   # enqueue and drain on SQLite, 3 rounds
     python3 benchmarks/compare.py 012d157 --db sqlite,postgresql --rounds 5 --scenarios enqueue,drain,latency
@@ -90,7 +91,10 @@ def main() -> None:
         figures: dict[tuple[str, str, str, str], list[float]] = {}
         for round_ in range(args.rounds):
             for db in args.db.split(","):
-                for label, (tree, python) in sides.items():
+                # ABBA: each side goes first every other round, so that neither always runs right
+                # after the other (whose files the system may still be writing back) or first.
+                order = list(sides.items()) if round_ % 2 == 0 else list(sides.items())[::-1]
+                for label, (tree, python) in order:
                     print(f"round {round_ + 1}/{args.rounds}: {label} on {db}", file=sys.stderr, flush=True)
                     results = run_once(python, tree, db, args.scenarios, workdir)
                     for scenario, names in FIGURES.items():
