@@ -355,7 +355,7 @@ def _fill_tasks(db: str, rows: int) -> None:
     columns = (
         "id, function, name, queue_name, priority, arguments, status, run_at, retries, ttl, attempts, losses, "
         "created_at, started_at, finished_at, expires_at, result, error_message, exception_class, traceback, worker, "
-        "cancel_requested"
+        "cancel_requested, backend, has_dependents"
     )
     queue = "CASE WHEN i % 10 = 0 THEN 'mail' WHEN i % 10 = 1 THEN 'reports' ELSE 'default' END"
     priority = "CASE WHEN i % 20 = 0 THEN 10 ELSE 0 END"
@@ -381,7 +381,7 @@ def _fill_tasks(db: str, rows: int) -> None:
         f"{rows_of}INSERT INTO autotask_task ({columns}) SELECT {task_id}, 'bench.tasks.f' || (i % 7), '', {queue}, "
         f"{priority}, {arguments}, "
         f"{status}, {t}, 0, 86400, 1, 0, {t}, {finished.format(t)}, {finished.format(t)}, {finished.format(expires)}, "
-        f"'null', {error}, '', '', 'bench:1', {false} {source}"
+        f"'null', {error}, '', '', 'bench:1', {false}, '', {false} {source}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql.replace("%", "%%"), [])

@@ -6,6 +6,7 @@ from the ``django-tasks`` backport on Django 5.2.
 
 import asyncio
 import json
+import logging
 import os
 import time
 
@@ -31,6 +32,13 @@ def add(a, b):
 @task(priority=-5, queue_name="mail")
 def echo(*args, **kwargs):
     return {"args": args, "kwargs": kwargs}
+
+
+@task
+def talk(text):
+    print(text)
+    logging.getLogger("tests.talk").info("said %s", text)
+    return text
 
 
 @task

@@ -276,6 +276,7 @@ def test_a_worker_runs_every_kind_of_django_task(processes):
         "retried": tasks_django.fail_twice_then_succeed.enqueue("retried"),
         "later": tasks_django.add.using(run_after=later).enqueue(1, 1),
         "timeout": tasks_django.sleep_past_timeout.enqueue(30),
+        "talk": tasks_django.talk.enqueue("hello"),
     }
     for result in results.values():
         wait_finished(result)
@@ -289,6 +290,8 @@ def test_a_worker_runs_every_kind_of_django_task(processes):
     assert ok.enqueued_at <= ok.started_at == ok.last_attempted_at <= ok.finished_at
     assert ok.attempts == 1 and ran_in(worker_pid(ok), worker)
     assert DelayedTask(ok.id).wait(timeout=5) == 5  # the same task through autotask's handle
+    # Its own output, without the "Task id=... state=RUNNING" line Django's framework logs as it starts.
+    assert DelayedTask(results["talk"].id).output == "hello\nINFO tests.talk: said hello\n"
 
     failed = results["fails"]
     assert failed.status == FAILED and failed.attempts == 1  # OPTIONS of "default": no retries

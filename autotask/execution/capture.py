@@ -164,6 +164,12 @@ class _Stream:
         return getattr(self._original, name)
 
 
+# Loggers whose records are never a task's output: the worker's own, and those of Django's
+# tasks framework (``django.tasks``; ``django_tasks``, its backport), which logs every
+# run's start where a worker sends ``task_started`` (inside the run).
+_NOT_OUTPUT = ("autotask.", "django.tasks.", "django_tasks.")
+
+
 class _Handler(logging.Handler):
     """Adds a capturing thread's log records to its run (in a runner: writes them to fd 2)."""
 
@@ -172,11 +178,11 @@ class _Handler(logging.Handler):
         # those go no further (no filters, no lock).
         if _fd_mode is None and getattr(_local, "capture", None) is None:
             return False
+        if (record.name + ".").startswith(_NOT_OUTPUT):  # these loggers and their children
+            return False
         return super().handle(record)
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.name == "autotask" or record.name.startswith("autotask."):
-            return  # the worker's own log lines are not a task's output
         if _fd_mode is not None:
             if _fd_mode.capture is not None:
                 try:
