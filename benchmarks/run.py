@@ -5,7 +5,7 @@ How to run
 ----------
 From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
 
-    python benchmarks/run.py                 # everything: about 15 minutes (+1-2 min for new virtualenvs)
+    python benchmarks/run.py                 # everything: about 25 minutes (+1-2 min for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
     python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue, celery,
                                              # autotask_django, django_tasks_db)
