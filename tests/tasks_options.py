@@ -1,6 +1,7 @@
 """Fixture tasks for names, queues, priorities and signals."""
 
 import os
+import time
 
 from autotask.tasks import delayed_task
 
@@ -16,6 +17,14 @@ def add_by_name(a, b):
 def send_mail(key):
     Note.objects.create(key=key, value="mail", pid=os.getpid())
     return key
+
+
+@delayed_task()
+def note_order_then_wait(key, label, seconds):
+    """``note_order`` that takes ``seconds`` after its Note."""
+    Note.objects.create(key=key, value=label, pid=os.getpid())
+    time.sleep(seconds)
+    return label
 
 
 @delayed_task()

@@ -4,6 +4,7 @@ import os
 import signal
 
 import pytest
+from django.db import connection
 
 from autotask.models import Task
 from autotask.task import DONE, ERROR, RUNNING, WAITING
@@ -26,6 +27,28 @@ def test_a_high_priority_task_overtakes_a_backlog(processes):
     assert first == "urgent"
     earliest_low = min(Task.objects.filter(pk__in=ids).values_list("started_at", flat=True))
     assert Task.objects.get(pk=urgent.id).started_at <= earliest_low
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a dedicated worker hears of new tasks during a batch through PostgreSQL's notifications",
+)
+def test_a_high_priority_task_stored_during_a_batch_starts_before_the_rest_of_it(processes):
+    # Tasks of 0.1 s, batched (QUICK_TASK raised): a batch of 30 would hold the worker for
+    # about 3 s. A task of higher priority stored meanwhile must not wait for its end.
+    batch = tasks_options.note_order_then_wait.bulk([("cut", f"low {i}", 0.1) for i in range(40)])
+    processes.worker(AUTOTASK_TEST_QUICK_TASK="10")
+    # The first claim takes 10 (QUICK_TASK over the 1 s a run is assumed to take at first),
+    # the second the other 30.
+    wait_until(lambda: Note.objects.filter(key="cut").count() >= 11, 60, "the batch of 30 to start")
+    urgent = tasks_options.note_order_then_wait.using(priority=100)("cut", "urgent", 0)
+    assert urgent.wait(timeout=60) == "urgent"
+    ids = [h.id for h in batch]
+    wait_until(lambda: not Task.objects.filter(pk__in=ids).exclude(status=DONE).exists(), 120, "the batch to end")
+    order = list(Note.objects.filter(key="cut").order_by("created_at", "id").values_list("value", flat=True))
+    assert "urgent" in order[:-1], order  # it did not wait for the end of the batch
+    assert sorted(order) == sorted(["urgent", *[f"low {i}" for i in range(40)]])  # each ran once
+    assert set(Task.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {1}  # handed back: no attempt lost
 
 
 def test_a_worker_limited_to_a_queue_leaves_the_others_alone(processes):

@@ -40,6 +40,10 @@ class Waker:
         self._data_version: int | None = None
         self._next_due: object = None
         self._listen_thread: threading.Thread | None = None
+        # New tasks were stored since a slot last looked (PostgreSQL's notifications, the
+        # companion's pipe or socket): a running batch of quick tasks checks whether one of
+        # them must start first (``Slot._run``). Set here, cleared by the slot.
+        self.news = False
 
     # -- sources ---------------------------------------------------------------
 
@@ -58,7 +62,7 @@ class Waker:
                         self.on_parent_gone()
                     self.wake()
                     return
-                self.wake()
+                self.new_work()
 
         threading.Thread(target=read, name="autotask-parent-pipe", daemon=True).start()
 
@@ -74,7 +78,7 @@ class Waker:
                     sock.recv(64)
                 except OSError:
                     return
-                self.wake()
+                self.new_work()
 
         threading.Thread(target=read, name="autotask-wake-socket", daemon=True).start()
 
@@ -95,7 +99,7 @@ class Waker:
                 while not self._closed.is_set():
                     ready, _, _ = select.select([raw.fileno()], [], [], 1.0)
                     if ready and self._drain(raw):
-                        self.wake()
+                        self.new_work()
             except Exception as exc:  # the database restarted, or is unreachable
                 logger.warning("LISTEN connection failed (%s); polling until it is back", exc)
                 self._closed.wait(1.0)
@@ -121,6 +125,10 @@ class Waker:
     # -- waiting ---------------------------------------------------------------
 
     def wake(self) -> None:
+        self.event.set()
+
+    def new_work(self) -> None:
+        self.news = True
         self.event.set()
 
     def close(self) -> None:

@@ -227,6 +227,15 @@ def cancel_requested(worker: WorkerIdentity) -> set[uuid.UUID]:
     return set(running.values_list("id", flat=True))
 
 
+def waits_before(priority: int, queues: Sequence[str] = ()) -> bool:
+    """Whether a due waiting task (of ``queues``, if given) has a priority above ``priority``:
+    the first entries of the claim index above it, never a scan of the lower ones."""
+    waiting = models().Task.objects.using(db.alias()).waiting().filter(priority__gt=priority, run_at__lte=timeutil.now())
+    if queues:
+        waiting = waiting.filter(queue_name__in=queues)
+    return waiting.exists()
+
+
 def next_due_time(queues: Sequence[str] = ()) -> dt.datetime | None:
     """When the earliest waiting task (of ``queues``, if given) is due.
 
