@@ -112,9 +112,7 @@ def _claim_select_update(using: str, worker: WorkerIdentity, limit: int) -> list
     Task = models().Task
     now = timeutil.now()
     with db.write_transaction(using):
-        due = Task.objects.using(using).due(now)
-        if worker.queues:
-            due = due.filter(queue_name__in=worker.queues)
+        due = _of_queues(Task.objects.using(using).due(now), worker.queues)
         if db.vendor(using) != "sqlite":
             due = due.select_for_update(skip_locked=True)
         return _mark_running(using, worker, list(due.values(*CLAIM_FIELDS)[:limit]), now)
@@ -227,13 +225,16 @@ def cancel_requested(worker: WorkerIdentity) -> set[uuid.UUID]:
     return set(running.values_list("id", flat=True))
 
 
+def _of_queues(tasks: Any, queues: Sequence[str]) -> Any:
+    """``tasks`` limited to ``queues`` (all queues if none are given)."""
+    return tasks.filter(queue_name__in=queues) if queues else tasks
+
+
 def waits_before(priority: int, queues: Sequence[str] = ()) -> bool:
-    """Whether a due waiting task (of ``queues``, if given) has a priority above ``priority``:
-    the first entries of the claim index above it, never a scan of the lower ones."""
-    waiting = models().Task.objects.using(db.alias()).waiting().filter(priority__gt=priority, run_at__lte=timeutil.now())
-    if queues:
-        waiting = waiting.filter(queue_name__in=queues)
-    return waiting.exists()
+    """Whether a due task (of ``queues``, if given) has a priority above ``priority``: it
+    reads the claim index's entries above that priority, never those at or below it."""
+    due = models().Task.objects.using(db.alias()).due(timeutil.now())
+    return _of_queues(due.filter(priority__gt=priority), queues).exists()
 
 
 def next_due_time(queues: Sequence[str] = ()) -> dt.datetime | None:
@@ -243,9 +244,7 @@ def next_due_time(queues: Sequence[str] = ()) -> dt.datetime | None:
     each priority present is that priority's earliest. One index lookup per
     priority in use (usually one or two), never a scan.
     """
-    waiting = models().Task.objects.using(db.alias()).waiting()
-    if queues:
-        waiting = waiting.filter(queue_name__in=queues)
+    waiting = _of_queues(models().Task.objects.using(db.alias()).waiting(), queues)
     earliest, below = None, None
     while True:
         rows = waiting if below is None else waiting.filter(priority__lt=below)
