@@ -87,6 +87,9 @@ SETTINGS: dict[str, Setting] = {
     "CELERY_ETA_LIMIT": Setting(
         3600, (int, float), "with AUTOTASK_ENGINE = 'celery': a task due later than this many seconds is not sent with an ETA (which Celery workers hold in memory) but waits in the table, and a dispatcher sends it when it is due"
     ),
+    "CELERY_RESEND_AFTER": Setting(
+        60, (int, float), "with AUTOTASK_ENGINE = 'celery': a task handed over and due this many seconds ago, not started, whose Celery queue is empty, is sent again (its message was lost: a Redis without persistence restarted)"
+    ),
     "DASHBOARD_REFRESH": Setting(3, (int, float), "seconds between the admin dashboard's updates (while its tab is visible)"),
 }
 

@@ -129,6 +129,9 @@ class Task(models.Model):
     runner_pid = models.PositiveIntegerField(null=True, blank=True, help_text="pid of the runner process that ran it")
     history = models.TextField(null=True, blank=True, help_text="JSON: the earlier attempts (autotask.history)")
     worker_id = models.UUIDField(null=True, blank=True, help_text="the worker that holds it while it runs")
+    handed_over_at = models.DateTimeField(
+        null=True, blank=True, help_text="with AUTOTASK_ENGINE = 'celery': when its message last went to the broker"
+    )
     cancel_requested = models.BooleanField(default=False)
     # No index of its own: the unique (schedule, due_at) index below starts with it
     # (one index less to write for every task stored).

@@ -11,6 +11,7 @@ tests/test_celery_outage.py, with a Redis of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import uuid
 import zlib
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
@@ -181,6 +183,19 @@ def test_a_handed_over_task_is_queued_in_the_table_and_waiting_on_its_handle(bro
     row = Task.objects.get(pk=later.id)
     assert row.started_at >= row.run_at  # not before its time
     assert row.created_at + (row.run_at - row.created_at) <= row.started_at
+
+
+def test_a_task_whose_message_the_broker_lost_is_sent_again(broker, monkeypatch):
+    # As a Redis without persistence that restarted: the send went through, the message is gone.
+    monkeypatch.setattr(wiring, "send", lambda *args, **kwargs: None)
+    key = f"lost-{uuid.uuid4()}"
+    handle = tasks.record(key)
+    handed_over = Task.objects.get(pk=handle.id)
+    assert handed_over.status == QUEUED and handed_over.handed_over_at is not None
+    assert handle.wait(timeout=60) == key  # sent again by the Celery worker's dispatcher
+    row = Task.objects.get(pk=handle.id)
+    assert row.handed_over_at - handed_over.handed_over_at >= dt.timedelta(seconds=settings.AUTOTASK_CELERY_RESEND_AFTER)
+    assert row.attempts == 1 and len(notes(key)) == 1
 
 
 def test_a_task_due_later_than_the_eta_limit_waits_in_the_table_until_due(broker):

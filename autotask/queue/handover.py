@@ -2,8 +2,9 @@
 
 A row handed over is QUEUED: still waiting to start, but no longer WAITING,
 so that the claim index (``status``, ``-priority``, ``run_at``) finds only
-rows not handed over yet, and a dispatcher never takes a handed-over row
-again. The message goes out first, then the row is marked: a process that
+rows not handed over yet, and a dispatcher takes a handed-over row again only
+when its message seems lost (``unstarted``: long due, not started, its Celery
+queue empty). The message goes out first, then the row is marked: a process that
 dies in between leaves the row WAITING, and a dispatcher sends it again (a
 second message, never a second run: the run's claim, by id, takes the row
 once, ``execution.by_id``).
@@ -41,8 +42,18 @@ def due(limit: int, grace: float) -> list[dict[str, Any]]:
     return list(rows.values(*FIELDS)[:limit])
 
 
+def unstarted(limit: int, after: float) -> list[dict[str, Any]]:
+    """Up to ``limit`` QUEUED rows that were due and handed over more than ``after`` seconds
+    ago and have not started: their message is late, or lost (a broker that lost its
+    messages, or its routing: a Redis without persistence, restarted)."""
+    cutoff = timeutil.now() - dt.timedelta(seconds=after)
+    rows = models().Task.objects.using(db.alias()).filter(status=QUEUED, run_at__lte=cutoff, handed_over_at__lte=cutoff)
+    return list(rows.order_by("-priority", "run_at").values(*FIELDS)[:limit])
+
+
 def mark_queued(task_ids: Sequence[uuid.UUID]) -> int:
-    """Mark rows whose message was sent QUEUED (those still WAITING; a row a worker took already stays as it is)."""
+    """Mark rows whose message was sent QUEUED, with the time (those still WAITING, or QUEUED
+    and sent again; a row a worker took already stays as it is)."""
     if not task_ids:
         return 0
     using = db.alias()
@@ -56,6 +67,9 @@ def mark_queued(task_ids: Sequence[uuid.UUID]) -> int:
                 # run: no need to wait for the disk (a third of an enqueue's time otherwise).
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            return models().Task.objects.using(using).filter(pk__in=task_ids, status=WAITING).update(status=QUEUED)
+            return (
+                models().Task.objects.using(using).filter(pk__in=task_ids, status__in=(WAITING, QUEUED))
+                .update(status=QUEUED, handed_over_at=timeutil.now())
+            )
 
     return db.retry_locked(attempt, "hand over")

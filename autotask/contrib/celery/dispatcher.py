@@ -9,6 +9,9 @@ One thread, started when the worker is ready, every
 - hands over WAITING rows that are due and not handed over: their send failed
   (the broker was down when they were stored), or they became WAITING again
   without one (recovered, or run again from the admin);
+- sends again the rows handed over and due more than ``AUTOTASK_CELERY_RESEND_AFTER``
+  seconds ago that have not started, when their Celery queue is empty (the broker lost
+  their message: ``wiring.resend_lost``);
 - every ``AUTOTASK_HEARTBEAT_INTERVAL`` seconds recovers the runs of lost
   processes (``queue.recover_lost``: the lease), which then wait to be handed over;
 - every ``AUTOTASK_CLEAN_INTERVALL`` seconds removes expired rows.
@@ -51,7 +54,7 @@ class Dispatcher:
     def _serve(self) -> None:
         autodiscover_modules("tasks")  # registers the schedules of every app's tasks.py
         synced = False
-        next_recovery = next_clean = 0.0
+        next_recovery = next_clean = next_resend = 0.0
         logger.info("autotask dispatcher started in this Celery worker")
         while not self._stop.is_set():
             wait = float(conf.CELERY_DISPATCH_INTERVAL)
@@ -66,6 +69,10 @@ class Dispatcher:
                 if clock >= next_clean:
                     next_clean = clock + conf.CLEAN_INTERVALL
                     queue.delete_expired()
+                if clock >= next_resend:
+                    # (a look at every QUEUED row: not every turn)
+                    next_resend = clock + max(conf.CELERY_RESEND_AFTER / 4, conf.CELERY_DISPATCH_INTERVAL)
+                    wiring.resend_lost(handover.unstarted(BATCH, conf.CELERY_RESEND_AFTER))
                 created, _ = schedules.claim_due(timeutil.now())
                 grace = 0.0 if created else GRACE  # a schedule's run goes at once
                 while rows := handover.due(BATCH, grace):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
 import uuid
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from celery import shared_task, signals
 from django.db import DatabaseError
@@ -57,8 +58,8 @@ def send(row: dict[str, Any], celery_app: Any = None, producer: Any = None) -> N
 
 
 def send_rows(rows: Sequence[dict[str, Any]]) -> int:
-    """Send ``rows`` and mark the sent ones QUEUED; a row whose send fails stays WAITING, for a
-    dispatcher. Returns how many were sent. Never raises for a broker that is away."""
+    """Send ``rows`` and mark the sent ones QUEUED; a row whose send fails stays as it was
+    (WAITING, for a dispatcher). Returns how many were sent. Never raises for a broker that is away."""
     celery_app = app()
     sent: list[uuid.UUID] = []
     # A row due much later waits in the table (a dispatcher sends it when due): a Celery
@@ -81,6 +82,47 @@ def send_rows(rows: Sequence[dict[str, Any]]) -> int:
         )
     handover.mark_queued(sent)
     return len(sent)
+
+
+def empty_queues(names: Iterable[str]) -> set[str]:
+    """Of the Celery queues ``names``, those in which the broker holds no message (a queue it
+    doesn't know holds none)."""
+    empty = set()
+    with app().connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=2)
+        for name in names:
+            channel = connection.channel()
+            try:
+                if not channel.queue_declare(queue=name, passive=True).message_count:
+                    empty.add(name)
+            except connection.channel_errors:  # not declared (AMQP's 404; Redis: no list)
+                empty.add(name)
+            finally:
+                with contextlib.suppress(Exception):  # (AMQP closed the channel after a 404)
+                    channel.close()
+    return empty
+
+
+def resend_lost(rows: Sequence[dict[str, Any]]) -> int:
+    """Send again those of ``rows`` (handed over long ago, not started) whose queue is empty:
+    their message is not waiting in the broker, so it was lost (a Redis without persistence
+    restarted: its messages, and the bindings that route them, are gone until the Celery
+    workers declare their queues again). A message that a busy Celery worker holds
+    (prefetched) gets a second one, which runs nothing if the first ran. Returns how many."""
+    if not rows:
+        return 0
+    try:
+        empty = empty_queues({row["queue_name"] for row in rows})
+    except Exception as exc:  # the broker is away: the next look tries again
+        logger.warning("can't ask the broker for its queues (%s: %s)", type(exc).__name__, exc)
+        return 0
+    lost = [row for row in rows if row["queue_name"] in empty]
+    if lost:
+        logger.warning(
+            "%s tasks handed to Celery over %ss ago have not started, and their queues (%s) are empty: sending them again",
+            len(lost), conf.CELERY_RESEND_AFTER, ", ".join(sorted({row["queue_name"] for row in lost})),
+        )
+    return send_rows(lost)
 
 
 def hand_over(task_ids: Sequence[uuid.UUID]) -> None:
