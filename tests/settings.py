@@ -123,6 +123,7 @@ AUTOTASK_CELERY_RESEND_AFTER = 2  # a lost message is sent again soon (tests/tes
 CELERY_BROKER_URL = os.environ.get("AUTOTASK_TEST_BROKER", "redis://127.0.0.1:6379/15")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_DB_REUSE_MAX = 1000  # a pool process keeps its database connection (autotask.W011)
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False  # no broadcast channel: kombu's Redis pub/sub dies on a broker restart
 CELERY_BROKER_TRANSPORT_OPTIONS = {"queue_order_strategy": "priority"}  # Redis: priorities
 CELERY_TASK_QUEUE_MAX_PRIORITY = 10  # RabbitMQ: queues declared with priorities

@@ -404,11 +404,13 @@ def test_system_checks_of_celery_mode():
         assert [m.id for m in check()] == ["autotask.E010"]
     app.conf.task_serializer = "pickle"
     app.conf.result_backend = "redis://127.0.0.1:6379/0"
+    app.conf.CELERY_DB_REUSE_MAX = None
     try:
-        assert sorted(m.id for m in check()) == ["autotask.E011", "autotask.W010"]
+        assert sorted(m.id for m in check()) == ["autotask.E011", "autotask.W010", "autotask.W011"]
     finally:
         app.conf.task_serializer = "json"
         app.conf.result_backend = None
+        app.conf.CELERY_DB_REUSE_MAX = settings.CELERY_DB_REUSE_MAX
 
 
 def _core_handle_checks() -> None:

@@ -13,7 +13,7 @@ from celery import shared_task, signals
 from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
-from ... import timeutil
+from ... import db, timeutil
 from ...conf import conf
 from ...execution import by_id
 from ...queue import handover
@@ -144,6 +144,7 @@ def run(self: Any, task_id: str) -> str:
     except DatabaseError as exc:
         delay = min(2 ** self.request.retries, 30)
         logger.warning("task=%s: database error before its run (%s); trying again in %ss", task_id, exc, delay)
+        db.reset_connection(db.alias())  # (kept across tasks with CELERY_DB_REUSE_MAX: not so when broken)
         raise self.retry(exc=exc, countdown=delay, max_retries=None) from None
     if state == by_id.NOT_DUE and row is not None:
         # A message that came early (another clock, a duplicate): sent again for the row's time.
