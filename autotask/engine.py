@@ -20,8 +20,9 @@ logger = logging.getLogger(__name__)
 AUTOTASK = "autotask"
 CELERY = "celery"
 
-#: Called after the commit that stored tasks, with their ids; None: autotask's own workers run them.
-handover: Callable[[Sequence[uuid.UUID]], None] | None = None
+#: Called after the commit that stored tasks, with their ids (and their ``queue.handover.FIELDS``
+#: when the caller knows them); None: autotask's own workers run them.
+handover: Callable[[Sequence[uuid.UUID], Sequence[dict[str, Any]] | None], None] | None = None
 
 
 def name() -> str:
@@ -53,4 +54,4 @@ def configure(**kwargs: Any) -> None:
 def hand_over(task_ids: Sequence[uuid.UUID]) -> None:
     """Hand tasks that are WAITING again (a retry, a recovered run) to the engine, if it is not autotask's."""
     if handover is not None and task_ids:
-        handover(task_ids)
+        handover(task_ids, None)

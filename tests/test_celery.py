@@ -315,7 +315,7 @@ def test_a_message_delivered_twice_runs_its_task_once(broker):
 def test_transactional_enqueue(broker):
     handed_over = []
     hook = engine.handover
-    engine.handover = lambda ids: (handed_over.extend(ids), hook(ids))
+    engine.handover = lambda ids, rows=None: (handed_over.extend(ids), hook(ids, rows))
     try:
         key = f"rolled-back-{uuid.uuid4()}"
         with pytest.raises(RuntimeError):

@@ -124,12 +124,18 @@ def _insert(using: str, task: Storable, arguments: Sequence[str], now: dt.dateti
     return ids
 
 
-def _after_enqueue(using: str, ids: list[uuid.UUID]) -> None:
+def _after_enqueue(using: str, ids: list[uuid.UUID], task: Storable | None = None) -> None:
+    """``task``: the rows are plain calls of it, WAITING (so the hand-over needn't read them)."""
     if engine.handover is None:
         # PostgreSQL's listening workers were told by the INSERT itself.
         transaction.on_commit(supervisor.wake_companion, using=using)  # this process's own companion
     else:  # another engine (Celery) runs the tasks: it gets them once they are committed
-        transaction.on_commit(functools.partial(engine.handover, ids), using=using)
+        rows = None
+        if task is not None:
+            options = task.options
+            known = {"run_at": options.run_at(timeutil.now()), "queue_name": options.queue_name, "priority": options.priority}
+            rows = [{"id": task_id, **known} for task_id in ids]
+        transaction.on_commit(functools.partial(engine.handover, ids, rows), using=using)
 
 
 def enqueue(
@@ -145,7 +151,7 @@ def enqueue(
     if task.options.after or fields:
         return _enqueue_with(using, task, [arguments], now, fields)[0]
     [task_id] = _insert(using, task, [arguments], now)
-    _after_enqueue(using, [task_id])
+    _after_enqueue(using, [task_id], task)
     return task_id
 
 
@@ -156,7 +162,7 @@ def enqueue_many(task: Storable, arguments: Sequence[str]) -> list[uuid.UUID]:
         return _enqueue_with(using, task, arguments)
     with transaction.atomic(using=using):
         ids = _insert(using, task, arguments)
-        _after_enqueue(using, ids)
+        _after_enqueue(using, ids, task)
     return ids
 
 

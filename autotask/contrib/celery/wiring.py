@@ -125,10 +125,12 @@ def resend_lost(rows: Sequence[dict[str, Any]]) -> int:
     return send_rows(lost)
 
 
-def hand_over(task_ids: Sequence[uuid.UUID]) -> None:
-    """The engine's hook (after the commit that stored ``task_ids``): send those still WAITING."""
+def hand_over(task_ids: Sequence[uuid.UUID], rows: Sequence[dict[str, Any]] | None = None) -> None:
+    """The engine's hook (after the commit that stored ``task_ids``): send those still WAITING,
+    or ``rows`` (their ``handover.FIELDS``) as the caller who just stored them knows them: a
+    message for a row that changed meanwhile (cancelled) runs nothing, and isn't marked QUEUED."""
     try:
-        send_rows(handover.waiting(task_ids))
+        send_rows(rows if rows is not None else handover.waiting(task_ids))
     except Exception:  # a database error after the commit: the rows wait for a dispatcher
         logger.exception("hand-over of tasks=%s failed; they wait for a Celery worker's dispatcher", len(task_ids))
 
