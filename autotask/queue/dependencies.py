@@ -25,10 +25,10 @@ import uuid
 from collections import Counter, defaultdict
 from typing import Any, Iterable, Sequence
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Exists, OuterRef
 
-from .. import db, signals, timeutil
+from .. import db, engine, signals, timeutil
 from ..options import dependency_id
 from ..task import BLOCKED, CANCELLED, DONE, ERROR, WAITING
 from . import expiry
@@ -96,8 +96,9 @@ def _message(pk: Any, function: str | None, status: str | None) -> str:
     return f"cancelled: its dependency {pk} ({function}) ended {status}"
 
 
-def _release(using: str, done: Sequence[uuid.UUID]) -> int:
+def _release(using: str, done: Sequence[uuid.UUID]) -> tuple[int, list[Any]]:
     """Dependents of the ``done`` tasks: their counts go down, those at 0 become WAITING.
+    Returns how many became WAITING, and the keys of all the dependents (as the database has them).
 
     The dependents' keys are read through the dependency index, then updated by primary key:
     each dependent's count goes down by its number of links to ``done``, and those at 0 are due.
@@ -112,6 +113,7 @@ def _release(using: str, done: Sequence[uuid.UUID]) -> int:
     tasks, links = quote(Task._meta.db_table), quote(Dependency._meta.db_table)
     db_uuid, _ = adapters(connection)
     released = 0
+    candidates: list[Any] = []
     with connection.cursor() as cursor:
         for part in _chunks(list(done)):
             cursor.execute(
@@ -119,6 +121,7 @@ def _release(using: str, done: Sequence[uuid.UUID]) -> int:
                 [db_uuid(pk) for pk in part],
             )
             links_to = Counter(value for (value,) in cursor.fetchall())
+            candidates.extend(links_to)
             by_count: dict[int, list[Any]] = defaultdict(list)
             for dependent, count in links_to.items():
                 by_count[count].append(dependent)
@@ -136,7 +139,7 @@ def _release(using: str, done: Sequence[uuid.UUID]) -> int:
                     [WAITING, *ids, BLOCKED],
                 )
                 released += cursor.rowcount
-    return released
+    return released, candidates
 
 
 class Settled(list):
@@ -155,9 +158,9 @@ def settle(using: str, done: Sequence[uuid.UUID], failed: Sequence[uuid.UUID]) -
     Task, Dependency = models.Task, models.TaskDependency
     tasks = Task.objects.using(using)
     links = Dependency.objects.using(using)
-    released = _release(using, done) if done else 0
+    released, candidates = _release(using, done) if done else (0, [])
     if released:
-        _wake(using)
+        _wake(using, candidates)
         logger.debug("released dependents count=%s", released)
     cancelled = Settled()
     cancelled.released = released
@@ -199,15 +202,18 @@ def announce(cancelled: Sequence[tuple[uuid.UUID, str]]) -> None:
         signals.announce_finished(pk, function, CANCELLED)
 
 
-def _wake(using: str) -> None:
-    """Released tasks are new work: wake workers as a stored task does."""
+def _wake(using: str, candidates: Sequence[Any]) -> None:
+    """Released tasks are new work: wake workers as a stored task does, or hand them to the
+    engine (Celery) after the commit (those of ``candidates`` that are WAITING)."""
+    if engine.handover is not None:
+        ids = [value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)) for value in candidates]
+        transaction.on_commit(lambda: engine.hand_over(ids), using=using)
+        return
     connection = connections[using]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # delivered at commit
             cursor.execute("SELECT pg_notify(%s, '')", [db.NOTIFY_CHANNEL])
     from ..execution import supervisor
-
-    from django.db import transaction
 
     transaction.on_commit(supervisor.wake_companion, using=using)
 
