@@ -51,55 +51,57 @@ def _stop(port: int) -> None:
     _run("redis-cli", "-h", "127.0.0.1", "-p", str(port), "shutdown", "nosave")
 
 
-def test_a_stopped_broker_loses_nothing(tmp_path):
+@pytest.fixture
+def own_redis(tmp_path):
+    """(port, url) of a Redis of the test's own, used by this process; stopped at the end."""
     port = _free_port()
-    url = f"redis://127.0.0.1:{port}/0"
     _start_redis(port)
-    workers = CeleryWorkers(tmp_path)
     try:
         wait_until(lambda: _up(port), 30, "the test's Redis to start")
+        url = f"redis://127.0.0.1:{port}/0"
         with override_settings(AUTOTASK_ENGINE="celery"):
             _use_broker(url)
-            worker = workers.celery_worker(url, "default", "-P", "prefork", "-c", "1", name="outage")
-            assert tasks.add(1, 2).wait(timeout=60) == 3
-            _stop(port)
-            wait_until(lambda: not _up(port), 30, "the test's Redis to stop")
-            key = f"outage-{uuid.uuid4()}"
-            started = time.monotonic()
-            handles = [tasks.record(key, str(i)) for i in range(5)]
-            assert time.monotonic() - started < 10  # a call doesn't wait for the broker
-            assert {h.status for h in handles} == {WAITING}
-            assert not Task.objects.filter(pk__in=[h.id for h in handles], status=QUEUED).exists()
-            wait_until(  # the Celery worker's dispatcher tries, and fails, meanwhile
-                lambda: "can't hand tasks to Celery" in workers.log(worker), 60, "the dispatcher's failed hand-over"
-            )
-            _start_redis(port)
-            wait_until(lambda: _up(port), 30, "the test's Redis to start again")
-            for handle in handles:
-                assert handle.wait(timeout=120) == key  # handed over by the Celery worker's dispatcher
-            assert sorted(Note.objects.filter(key=key).values_list("value", flat=True)) == [str(i) for i in range(5)]
+            yield port, url
     finally:
-        workers.stop_all()
         _stop(port)
 
 
-def test_a_released_dependent_is_handed_over_by_the_run_that_released_it(tmp_path):
-    port = _free_port()
-    url = f"redis://127.0.0.1:{port}/0"
+@pytest.fixture
+def workers(tmp_path):
+    started = CeleryWorkers(tmp_path)
+    yield started
+    started.stop_all()
+
+
+def test_a_stopped_broker_loses_nothing(own_redis, workers):
+    port, url = own_redis
+    worker = workers.celery_worker(url, "default", "-P", "prefork", "-c", "1", name="outage")
+    assert tasks.add(1, 2).wait(timeout=60) == 3
+    _stop(port)
+    wait_until(lambda: not _up(port), 30, "the test's Redis to stop")
+    key = f"outage-{uuid.uuid4()}"
+    started = time.monotonic()
+    handles = [tasks.record(key, str(i)) for i in range(5)]
+    assert time.monotonic() - started < 10  # a call doesn't wait for the broker
+    assert {h.status for h in handles} == {WAITING}
+    assert not Task.objects.filter(pk__in=[h.id for h in handles], status=QUEUED).exists()
+    wait_until(  # the Celery worker's dispatcher tries, and fails, meanwhile
+        lambda: "can't hand tasks to Celery" in workers.log(worker), 60, "the dispatcher's failed hand-over"
+    )
     _start_redis(port)
-    workers = CeleryWorkers(tmp_path)
-    try:
-        wait_until(lambda: _up(port), 30, "the test's Redis to start")
-        with override_settings(AUTOTASK_ENGINE="celery"):
-            _use_broker(url)
-            # Its dispatcher looks once, at the start, then not for ten minutes.
-            workers.celery_worker(url, "default", "-P", "prefork", "-c", "1", name="deps", dispatch_interval="600")
-            key = f"deps-{uuid.uuid4()}"
-            first = tasks.sleep_for(2, key)  # still running when the dependent is stored
-            then = tasks.record.using(after=[first])(key, "then")
-            assert Task.objects.get(pk=then.id).status == BLOCKED
-            assert then.wait(timeout=60) == key  # not after ten minutes
-            assert first.status == DONE
-    finally:
-        workers.stop_all()
-        _stop(port)
+    wait_until(lambda: _up(port), 30, "the test's Redis to start again")
+    for handle in handles:
+        assert handle.wait(timeout=120) == key  # handed over by the Celery worker's dispatcher
+    assert sorted(Note.objects.filter(key=key).values_list("value", flat=True)) == [str(i) for i in range(5)]
+
+
+def test_a_released_dependent_is_handed_over_by_the_run_that_released_it(own_redis, workers):
+    _, url = own_redis
+    # Its dispatcher looks once, at the start, then not for ten minutes.
+    workers.celery_worker(url, "default", "-P", "prefork", "-c", "1", name="deps", dispatch_interval="600")
+    key = f"deps-{uuid.uuid4()}"
+    first = tasks.sleep_for(2, key)  # still running when the dependent is stored
+    then = tasks.record.using(after=[first])(key, "then")
+    assert Task.objects.get(pk=then.id).status == BLOCKED
+    assert then.wait(timeout=60) == key  # not after ten minutes
+    assert first.status == DONE
