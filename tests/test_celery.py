@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 import zlib
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -112,6 +113,16 @@ def broker(request, tmp_path_factory, django_db_setup, django_db_blocker):
 
 _module_worker: list[subprocess.Popen] = []
 _registered: set[int] = set()  # pids of the module worker's pool processes that have a worker row
+
+
+def _handled(task_id, times: int = 1) -> None:
+    """Wait until the module's Celery worker has handled ``times`` messages of the row
+    ``task_id`` (a message's Celery id is its row's id): proof that they came and went."""
+    done = f"autotask.run[{task_id}] succeeded"
+    wait_until(
+        lambda: Path(_module_worker[0].log_path).read_text(errors="replace").count(done) >= times,
+        60, f"the Celery worker to handle {times} message(s) of {task_id}",
+    )
 
 
 def _pool_pids() -> set[int]:
@@ -252,7 +263,7 @@ def test_cancel_of_a_waiting_task(broker):
     assert handle.status == CANCELLED
     with pytest.raises(TaskCancelled):
         handle.wait(timeout=5)
-    time.sleep(2.5)  # past its ETA: its message came, and the row said no
+    _handled(handle.id)  # past its ETA: its message came, and the row said no
     assert notes(key) == [] and handle.attempts == 0
 
 
@@ -282,8 +293,9 @@ def test_queues_go_to_the_celery_queue_of_the_same_name(broker):
     unserved = tasks.add.using(queue_name="unserved")(5, 6)
     assert reports.wait(timeout=60) == 7
     assert reports.queue_name == "reports"
-    time.sleep(1)
-    assert Task.objects.get(pk=unserved.id).status == QUEUED  # no worker takes "unserved"
+    # Its message waits in the broker's queue "unserved", which no worker takes.
+    assert wiring.empty_queues(["unserved"]) == set()
+    assert Task.objects.get(pk=unserved.id).status == QUEUED
     from autotask import timeutil
     from autotask.counts import count_tasks
 
@@ -314,7 +326,7 @@ def test_a_message_delivered_twice_runs_its_task_once(broker):
     for _ in range(3):
         wiring.send(row)  # the same message again, as a broker may deliver it
     assert handle.wait(timeout=60) == key
-    time.sleep(1.5)  # the other deliveries had time to come
+    _handled(handle.id, times=4)  # the hand-over's message and the three others
     assert notes(key) == [""] and handle.attempts == 1
 
 

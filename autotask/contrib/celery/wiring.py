@@ -46,12 +46,15 @@ def celery_priority(priority: int, broker_url: str) -> int:
 
 
 def send(row: dict[str, Any], celery_app: Any = None, producer: Any = None) -> None:
-    """Send one row's message: its id (JSON), its queue, its priority, its due time as the ETA."""
+    """Send one row's message: its id (JSON), its queue, its priority, its due time as the ETA.
+
+    The message's Celery id is the row's id too, so Celery's logs and monitors name the
+    task as autotask does (every message of one row has that id: a resend, a duplicate)."""
     celery_app = celery_app or app()
     run_at = row["run_at"]
     eta = timeutil.aware(run_at) if run_at is not None and run_at > timeutil.now() else None
     celery_app.send_task(
-        TASK_NAME, args=[str(row["id"])], queue=row["queue_name"],
+        TASK_NAME, args=[str(row["id"])], task_id=str(row["id"]), queue=row["queue_name"],
         priority=celery_priority(row["priority"], str(celery_app.conf.broker_url or "")),
         eta=eta, serializer="json", retry=False, ignore_result=True, producer=producer,
     )
