@@ -52,7 +52,7 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
     using = db.alias()
     models = _models()
     connection = connections[using]
-    held_sql, update_sql = _finish_statements(using, connection.vendor)
+    update_sql = _update_statement(using)
     db_uuid, db_time = adapters(connection)
 
     def params(task: dict[str, Any], outcome: Outcome) -> tuple[Any, ...]:
@@ -72,12 +72,21 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
             db_uuid(task["id"]),
         )
 
+    def alone() -> bool:
+        """The one run's record as one statement, its own transaction, if nothing else is to
+        be written with it: no dependents to settle (the condition), no schedule, no attempt
+        to keep. False if it wrote nothing (not held, or awaited): the whole way below."""
+        task, outcome = runs[0]
+        with connection.cursor() as cursor:
+            cursor.execute(_alone_statement(using), [*params(task, outcome), RUNNING, db_uuid(worker.id), False])
+            return cursor.rowcount == 1
+
     def attempt() -> Held:
         cancelled.clear()
         released[0] = 0
         with db.write_transaction(using), connection.cursor() as cursor:
             # The tasks this worker still holds: RUNNING with its id (few rows, through the status index).
-            cursor.execute(held_sql, [RUNNING, db_uuid(worker.id)])
+            cursor.execute(_held_statement(using, connection.vendor), [RUNNING, db_uuid(worker.id)])
             rows = cursor.fetchall()
             held = {value if isinstance(value, uuid.UUID) else uuid.UUID(value) for value, _ in rows}
             # Tasks others wait for (after=): rare, and only they make the record settle dependents.
@@ -103,6 +112,9 @@ def finish(worker: WorkerIdentity, runs: Sequence[tuple[dict[str, Any], Outcome]
                     released[0] = settled.released
         return Held(task["id"] in held for task, _ in runs)
 
+    if len(runs) == 1 and _may_be_alone(*runs[0]) and db.retry_locked(alone, "finish"):
+        # One run (a Celery pool process, eager mode, a slow task): a round trip, not four.
+        return Held([True])
     cancelled: list[tuple[uuid.UUID, str]] = []
     released = [0]
     held = db.retry_locked(attempt, "finish")
@@ -124,17 +136,32 @@ def _keep_attempts(using: str, worker: WorkerIdentity, retried: Sequence[tuple[d
         Task.objects.using(using).filter(pk=task["id"]).update(history=attempt_history.appended(stored.get(task["id"]), attempt))
 
 
+def _may_be_alone(task: dict[str, Any], outcome: Outcome) -> bool:
+    """Whether a run's record may be its UPDATE alone (see ``finish``)."""
+    kept_attempt = outcome.status == WAITING and not outcome.attempts_delta
+    return not task.get("schedule_id") and not kept_attempt
+
+
 @functools.lru_cache(maxsize=None)
-def _finish_statements(using: str, vendor: str) -> tuple[str, str]:
-    """The SELECT of the tasks a worker holds, and the UPDATE that records one run, on ``using``."""
+def _held_statement(using: str, vendor: str) -> str:
+    """The SELECT (locking them) of the tasks a worker holds, with their flag."""
+    Task = _models().Task
+    connection = connections[using]
+    column = column_namer(connection, Task)
+    sql = (
+        f"SELECT {column('id')}, {column('has_dependents')} FROM {connection.ops.quote_name(Task._meta.db_table)} "
+        f"WHERE {column('status')} = %s AND {column('worker_id')} = %s"
+    )
+    return sql if vendor == "sqlite" else sql + " FOR UPDATE"
+
+
+@functools.lru_cache(maxsize=None)
+def _update_statement(using: str) -> str:
+    """The UPDATE that records one run, on ``using``."""
     Task = _models().Task
     connection = connections[using]
     table = connection.ops.quote_name(Task._meta.db_table)
     column = column_namer(connection, Task)
-
-    held = f"SELECT {column('id')}, {column('has_dependents')} FROM {table} WHERE {column('status')} = %s AND {column('worker_id')} = %s"
-    if vendor != "sqlite":
-        held += " FOR UPDATE"
     assignments = ", ".join(
         [f"{column(name)} = %s" for name in ("status", "started_at", "error_message", "exception_class", "traceback")]
         + [f"{column('run_at')} = COALESCE(%s, {column('run_at')})"]
@@ -142,6 +169,19 @@ def _finish_statements(using: str, vendor: str) -> tuple[str, str]:
         + [f"{column('progress')} = COALESCE(%s, {column('progress')})", f"{column('runner_pid')} = %s"]
         + [f"{column('attempts')} = {column('attempts')} + %s", f"{column('worker_id')} = NULL"]
     )
-    return held, f"UPDATE {table} SET {assignments} WHERE {column('id')} = %s"
+    return f"UPDATE {table} SET {assignments} WHERE {column('id')} = %s"
+
+
+@functools.lru_cache(maxsize=None)
+def _alone_statement(using: str) -> str:
+    """The UPDATE of a run's record written alone: only if the row is still held by this
+    worker and awaited by no task. (A dependent stored meanwhile sets the flag under the
+    row's lock: the UPDATE waits for it, sees it, writes nothing, and the whole way settles
+    the dependent.)"""
+    column = column_namer(connections[using], _models().Task)
+    return (
+        _update_statement(using)
+        + f" AND {column('status')} = %s AND {column('worker_id')} = %s AND {column('has_dependents')} = %s"
+    )
 
 
