@@ -40,8 +40,7 @@ from .. import db, engine, serialization, stats, timeutil
 from ..exceptions import CancelRequested, Interrupt, TimeLimitExceeded
 from ..queue import CLAIM_FIELDS, Outcome, WorkerIdentity, cancel_requested
 from ..queue import handover
-from ..queue.claim import _converted, _converted_rows
-from ..queue.sql import HOST, adapters, column_namer, models
+from ..queue.sql import HOST, RowReader, adapters, column_namer, models, row_reader
 from ..task import DONE, QUEUED, RUNNING, WAITING
 from . import interrupts, outcomes, run
 from .heartbeat import CANCEL_CHECK
@@ -73,7 +72,7 @@ def claim(task_id: uuid.UUID, worker: WorkerIdentity) -> tuple[str, dict[str, An
 
 
 @functools.lru_cache(maxsize=None)
-def _claim_statement(using: str) -> tuple[str, list[tuple[str, Any, list[Any]]]]:
+def _claim_statement(using: str) -> tuple[str, RowReader]:
     Task = models().Task
     meta = Task._meta
     connection = connections[using]
@@ -85,17 +84,17 @@ def _claim_statement(using: str) -> tuple[str, list[tuple[str, Any, list[Any]]]]
         f"WHERE {column('id')} = %s AND {column('status')} IN (%s, %s) AND {column('run_at')} <= %s "
         f"RETURNING {', '.join(column(name) for name in CLAIM_FIELDS)}"
     )
-    return sql, [_converted(connection, meta, name) for name in CLAIM_FIELDS]
+    return sql, row_reader(connection, Task, CLAIM_FIELDS)
 
 
 def _claim_returning(using: str, task_id: uuid.UUID, worker: WorkerIdentity, now: Any) -> dict[str, Any] | None:
     connection = connections[using]
-    sql, fields = _claim_statement(using)
+    sql, read = _claim_statement(using)
     db_uuid, db_time = adapters(connection)
     params = [RUNNING, db_uuid(worker.id), worker.label, db_time(now), False, db_uuid(task_id), WAITING, QUEUED, db_time(now)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = _converted_rows(connection, fields, cursor.fetchall())
+        rows = read(cursor.fetchall())
     return rows[0] if rows else None
 
 

@@ -21,7 +21,7 @@ from django.db.models import F
 
 from .. import db, timeutil
 from ..task import RUNNING, WAITING
-from .sql import HOST, adapters, column_namer, models
+from .sql import HOST, RowReader, adapters, column_namer, models, row_reader
 
 CLAIM_FIELDS = (
     "id", "function", "arguments", "run_at", "attempts", "retries", "ttl", "timeout", "schedule_id", "due_at",
@@ -60,7 +60,7 @@ def claim(worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
 def _claim_returning(using: str, worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
     """One ``UPDATE ... RETURNING`` statement: a single round trip on PostgreSQL."""
     connection = connections[using]
-    sql, fields = _claim_statement(using, connection.vendor, len(worker.queues))
+    sql, read = _claim_statement(using, connection.vendor, len(worker.queues))
     db_uuid, db_time = adapters(connection)
     now = timeutil.now()
     params = [RUNNING, db_uuid(worker.id), worker.label, db_time(now), False, WAITING, db_time(now), *worker.queues, limit]
@@ -68,7 +68,7 @@ def _claim_returning(using: str, worker: WorkerIdentity, limit: int) -> list[dic
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             raw_rows = cursor.fetchall()
-    rows = _converted_rows(connection, fields, raw_rows)
+    rows = read(raw_rows)
     for row in rows:
         row["started_at"] = now
     rows.sort(key=lambda row: (-row["priority"], row["run_at"], row["id"].int))  # RETURNING keeps no order
@@ -84,7 +84,7 @@ def _due_condition(column: Any, queues: int) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _claim_statement(using: str, vendor: str, queues: int) -> tuple[str, list[tuple[str, Any, list[Any]]]]:
+def _claim_statement(using: str, vendor: str, queues: int) -> tuple[str, RowReader]:
     """The claim's SQL on ``using`` for a worker limited to ``queues`` queues (0: all), and how
     to turn each returned column into a Python value."""
     Task = models().Task
@@ -103,7 +103,7 @@ def _claim_statement(using: str, vendor: str, queues: int) -> tuple[str, list[tu
         f"{column('finished_at')} = NULL, {column('cancel_requested')} = %s "
         f"WHERE {column('id')} IN ({due}) RETURNING {', '.join(column(name) for name in CLAIM_FIELDS)}"
     )
-    return sql, [_converted(connection, meta, name) for name in CLAIM_FIELDS]
+    return sql, row_reader(connection, Task, CLAIM_FIELDS)
 
 
 def _claim_select_update(using: str, worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
@@ -179,14 +179,14 @@ def held_by(label: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
     """
     using = db.alias()
     connection = connections[using]
-    sql, converted = _held_by_statement(using, fields)
+    sql, read = _held_by_statement(using, fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, [RUNNING, label])
-        return _converted_rows(connection, converted, cursor.fetchall())
+        return read(cursor.fetchall())
 
 
 @functools.lru_cache(maxsize=None)
-def _held_by_statement(using: str, fields: tuple[str, ...]) -> tuple[str, list[tuple[str, Any, list[Any]]]]:
+def _held_by_statement(using: str, fields: tuple[str, ...]) -> tuple[str, RowReader]:
     Task = models().Task
     meta = Task._meta
     connection = connections[using]
@@ -195,28 +195,7 @@ def _held_by_statement(using: str, fields: tuple[str, ...]) -> tuple[str, list[t
         f"SELECT {', '.join(column(name) for name in fields)} FROM {connection.ops.quote_name(meta.db_table)} "
         f"WHERE {column('status')} = %s AND {column('worker')} = %s"
     )
-    return sql, [_converted(connection, meta, name) for name in fields]
-
-
-def _converted_rows(
-    connection: Any, fields: list[tuple[str, Any, list[Any]]], raw_rows: list[Any]
-) -> list[dict[str, Any]]:
-    """Raw rows of ``fields`` (see ``_converted``) as dicts of Python values."""
-    rows = []
-    for raw in raw_rows:
-        row = {}
-        for (name, column, converters), value in zip(fields, raw):
-            for convert in converters:
-                value = convert(value, column, connection)
-            row[name] = value
-        rows.append(row)
-    return rows
-
-
-def _converted(connection: Any, meta: Any, name: str) -> tuple[str, Any, list[Any]]:
-    """A field's name, its column, and what turns the column's value into a Python value."""
-    col = meta.get_field(name).get_col(meta.db_table)
-    return name, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+    return sql, row_reader(connection, Task, fields)
 
 
 def cancel_requested(worker: WorkerIdentity) -> set[uuid.UUID]:
