@@ -137,7 +137,6 @@ class Executor:
         self._runnables: dict[str, Any] = {}
         self._registered = False
         self._wake = threading.Event()
-        self._watch_until = float("inf")  # monotonic time the watch thread's sleep ends
         self._watch: threading.Thread | None = None
 
     # -- a run, in the calling thread -------------------------------------------------
@@ -169,10 +168,7 @@ class Executor:
                 current.deadline = time.monotonic() + timeout
             with self._lock:
                 self._runs[task["id"]] = current
-            if current.deadline is not None or self._watch_until > time.monotonic() + CANCEL_CHECK:
-                # The watch thread must look sooner than it would: a time limit, or its long
-                # sleep of no runs. (Not for every run: a wake-up per quick task costs.)
-                self._wake.set()
+            self._wake.set()
             try:
                 if runner is not None:
                     answer = runner.run(task)
@@ -250,8 +246,6 @@ class Executor:
         next_beat = time.monotonic() + conf.HEARTBEAT_INTERVAL
         next_cancel_check = 0.0
         while True:
-            self._watch_until = float("inf")  # a run that starts from here on wakes the wait below
-            self._wake.clear()
             now = time.monotonic()
             with self._lock:
                 runs = dict(self._runs)
@@ -274,9 +268,8 @@ class Executor:
             if runs:
                 waits.append(CANCEL_CHECK)
                 waits += [current.deadline - now for current in runs.values() if current.deadline is not None]
-            wait = max(0.01, min(waits))
-            self._watch_until = time.monotonic() + wait
-            self._wake.wait(wait)
+            self._wake.wait(max(0.01, min(waits)))
+            self._wake.clear()
 
     def _beat(self) -> None:
         Worker = models().Worker
