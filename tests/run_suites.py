@@ -8,10 +8,15 @@ pass that restarts its database server (tests/test_faults.py) only touches the
 server of its own pass. One database runs in the foreground, its output as it
 comes; several print each pass's output whole when it ends, then a summary.
 Exits non-zero if any pass failed.
+
+The test databases and run folders have fixed names, so a second suite on the
+same machine would destroy the first one's databases: it waits for it instead
+(a lock on a file, released when the first ends, however it ends).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -28,6 +33,7 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m tests.run_suites {{{','.join(DATABASES)}}}... [pytest args]", file=sys.stderr)
         return 2
     command = [sys.executable, "-m", "pytest", *pytest_args]
+    _wait_for_other_suites()
     if len(dbs) == 1:
         print(f"=== tests on {dbs[0]}", flush=True)
         return subprocess.call(command, env=_env(dbs[0]))
@@ -48,6 +54,19 @@ def main(argv: list[str]) -> int:
         time.sleep(0.5)
     print("\n=== summary: " + ", ".join(f"{db} {'passed' if code == 0 else 'FAILED'}" for db, (code, _) in results.items()))
     return 0 if all(code == 0 for code, _ in results.values()) else 1
+
+
+def _wait_for_other_suites() -> None:
+    lock = open(os.path.join(tempfile.gettempdir(), "autotask-test-suites.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("=== another run of the test suite is under way on this machine; waiting for it to end", flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    _held.append(lock)  # held until this process exits
+
+
+_held: list = []
 
 
 def _env(db: str) -> dict[str, str]:
