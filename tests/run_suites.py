@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import IO
 
 DATABASES = ("sqlite", "postgresql", "mysql")
 
@@ -33,7 +34,7 @@ def main(argv: list[str]) -> int:
         print(f"usage: python -m tests.run_suites {{{','.join(DATABASES)}}}... [pytest args]", file=sys.stderr)
         return 2
     command = [sys.executable, "-m", "pytest", *pytest_args]
-    _wait_for_other_suites()
+    lock = _wait_for_other_suites()  # noqa: F841 (held until this process exits)
     if len(dbs) == 1:
         print(f"=== tests on {dbs[0]}", flush=True)
         return subprocess.call(command, env=_env(dbs[0]))
@@ -56,17 +57,15 @@ def main(argv: list[str]) -> int:
     return 0 if all(code == 0 for code, _ in results.values()) else 1
 
 
-def _wait_for_other_suites() -> None:
+def _wait_for_other_suites() -> IO[str]:
+    """The lock of the suite's runs on this machine, once no other run holds it."""
     lock = open(os.path.join(tempfile.gettempdir(), "autotask-test-suites.lock"), "w")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         print("=== another run of the test suite is under way on this machine; waiting for it to end", flush=True)
         fcntl.flock(lock, fcntl.LOCK_EX)
-    _held.append(lock)  # held until this process exits
-
-
-_held: list = []
+    return lock
 
 
 def _env(db: str) -> dict[str, str]:
