@@ -80,6 +80,20 @@ DJANGO_ROWS = [
 ]
 
 
+# autotask on Celery (AUTOTASK_ENGINE = "celery") against plain Celery, on the same Redis.
+CELERY_COLUMNS = [
+    ("sqlite", [("celery", "redis")]),
+    ("postgresql", [("celery", "redis")]),
+]
+CELERY_ROWS = [
+    ("enqueue: single call, µs", ("enqueue", "single_us"), "lower"),
+    ("drain: tasks/s (start to end mark)", ("drain", "tasks_per_s"), "higher"),
+    ("pickup, idle worker: p50 ms (in task)", ("latency", "in_task", "p50_ms"), "lower"),
+    ("pickup, idle worker: p95 ms (in task)", ("latency", "in_task", "p95_ms"), "lower"),
+    ("after the quiet period: 1st task ms (in task)", ("idle", "first_ms"), "lower"),
+]
+
+
 def _get(result: dict, path: tuple) -> float | str | None:
     """The number at ``path``; "n/a" if the system or that scenario failed; None if not measured."""
     if "error" in result or "error" in result.get(path[0], {}):
@@ -138,6 +152,7 @@ def build(results: dict, args, elapsed: float, versions: dict) -> dict:
         },
         "table": _table(results, "autotask", COLUMNS, ROWS),
         "django_table": _table(results, "autotask_django", DJANGO_COLUMNS, DJANGO_ROWS),
+        "celery_table": _table(results, "autotask_celery", CELERY_COLUMNS, CELERY_ROWS),
         "results": results,
     }
 
@@ -207,6 +222,12 @@ def render(document: dict) -> str:
     )
     if "autotask_django" in document["results"]:
         lines += ["", *django_table]
+    if "autotask_celery" in document["results"]:
+        lines += ["", *_render_table(
+            document.get("celery_table", []), CELERY_COLUMNS,
+            ["autotask on Celery (Redis)", "autotask", "celery", "ratio", "autotask", "celery", "ratio"],
+            [50, 9, 9, 12, 9, 9, 12],
+        )]
     meta = document["meta"]
     lines += [
         "",
@@ -218,6 +239,8 @@ def render(document: dict) -> str:
         " celery: Redis as the broker (the same figures in both column groups).",
         "Django's tasks framework: autotask = autotask_django (Django's @task through AutotaskBackend), dt-db ="
         " django-tasks-db; all on Django 6, one worker each with its defaults.",
+        "autotask on Celery: AUTOTASK_ENGINE = 'celery', one Celery worker with its defaults on the same Redis"
+        " as plain Celery (whose figures stand in both column groups); the ratio is against plain Celery.",
         "versions: " + "; ".join(f"{name}: {v}" for name, v in meta.get("versions", {}).items()),
         f"quiet period: {meta['idle_seconds']:.0f} s. Run took {meta['total_seconds'] / 60:.1f} min"
         + (" (--quick: small counts)." if meta["quick"] else "."),

@@ -8,7 +8,7 @@ From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user po
     python benchmarks/run.py                 # everything: about 25 minutes (+1-2 min for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
     python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue, celery,
-                                             # autotask_django, django_tasks_db)
+                                             # autotask_django, django_tasks_db, autotask_celery)
     python benchmarks/run.py --out /tmp/r.json --no-idle --keep
 
 It needs Python 3.10+ (standard library only), Python 3.12+ for the Django 6
@@ -20,7 +20,7 @@ virtualenv per system under ``--cache-dir`` (default ~/.cache/autotask-bench):
 autotask from this repository (``pip install <repo> psycopg[binary]``, reinstalled
 from a copy of the tree on every run) and the peers from PyPI. PostgreSQL
 databases it makes (dropping them first, and again at the end unless --keep):
-autotask_bench*, bench_procrastinate*, bench_djqueue*, bench_djangotasksdb*; SQLite files live in a
+autotask_bench* (also autotask_bench_celery*), bench_procrastinate*, bench_djqueue*, bench_djangotasksdb*; SQLite files live in a
 temporary directory. Connection: the --pg-host/--pg-port/--pg-user options or
 BENCH_PGHOST/PORT/USER/PASSWORD.
 
@@ -85,6 +85,11 @@ gunicorn  autotask only, SQLite: a real gunicorn with 8 workers of the benchmark
 Celery (Redis, its defaults: the prefork pool with one child per CPU) joins every row it has
 (it has no bulk enqueue, no table, no not-yet-due backlog in the broker: a task with an ETA is
 handed to a worker at once); its figures stand in both column groups.
+autotask on Celery (autotask_celery, a table of its own) is autotask's project with
+          ``AUTOTASK_ENGINE = "celery"``, run by ``celery -A autotask_bench.celery_app worker``
+          with Celery's defaults on the same Redis (its databases 14 and 15), beside plain Celery:
+          enqueue (the row stored and committed, then its message sent), drain, pickup, idle;
+          every task is written to the table twice (the claim and the record).
 dependencies autotask only: after= read from the table: a chain of 1,000 no-ops stored first,
           each waiting for the one before (first start to last end, per link; target < 10 ms),
           and one no-op waiting for 1,000 (last dependency's end to its start; target < 20 ms).
@@ -161,7 +166,15 @@ AUTOTASK_DJANGO = {
     "python312": True,
     "only_scenarios": ["latency", "enqueue", "drain", "drain_decorator"],
 }
-SYSTEMS = {"autotask": AUTOTASK, "autotask_django": AUTOTASK_DJANGO, **PEERS}
+# autotask on Celery (AUTOTASK_ENGINE = "celery"): the same project, run by Celery workers with
+# Celery's defaults on the same Redis as plain Celery; compared with plain Celery's rows.
+AUTOTASK_CELERY = {
+    "requirements": ["psycopg[binary]", *PEERS["celery"]["requirements"]],
+    "runner": "bench_autotask_celery.py",
+    "dbs": ["sqlite", "postgresql"],
+    "only_scenarios": ["latency", "enqueue", "drain"],
+}
+SYSTEMS = {"autotask": AUTOTASK, "autotask_django": AUTOTASK_DJANGO, "autotask_celery": AUTOTASK_CELERY, **PEERS}
 MAIN_SCENARIOS = ["latency", "enqueue", "drain", "backlog", "memory", "io_drain"]
 # autotask only: worker processes side by side, pickup under load, memory of threads, processes, companions.
 AUTOTASK_SCENARIOS = ["scaleout", "priority_latency", "concurrency_memory", "drain_output", "dependencies"]
@@ -366,7 +379,7 @@ def setup(args: argparse.Namespace, workdir: Path, versions: dict) -> dict:
                     if python is None:
                         raise RuntimeError("no Python 3.12+ found (give one with --python312)")
                 always = []
-                if name == "autotask_django":
+                if name in ("autotask_django", "autotask_celery"):
                     source = source or str(autotask_source(workdir))
                     always = [source]
                 pythons[name] = make_venv(cache / f"venv-{name}", python, spec["requirements"], always=always)
@@ -383,7 +396,8 @@ def plan(args: argparse.Namespace, pythons: dict) -> list[tuple[str, str]]:
     for name in args.only:
         spec = SYSTEMS[name]
         for db in spec["dbs"]:
-            if db in args.dbs or (db == "redis" and redis_reachable()):
+            needs_redis = db == "redis" or name == "autotask_celery"
+            if (db in args.dbs or db == "redis") and not (needs_redis and not redis_reachable()):
                 runs.append((name, db))
     return runs
 
@@ -434,7 +448,7 @@ def quiet_phase(args, pythons, runs, workdir, results) -> None:
 
 def pg_prefix(name: str) -> str:
     return {
-        "autotask": "autotask_bench", "autotask_django": "autotask_bench_django",
+        "autotask": "autotask_bench", "autotask_django": "autotask_bench_django", "autotask_celery": "autotask_bench_celery",
         "procrastinate": "bench_procrastinate", "dj_queue": "bench_djqueue", "django_tasks_db": "bench_djangotasksdb",
     }.get(name, name)
 

@@ -3,7 +3,9 @@
 Environment: BENCH_DB (sqlite | postgresql), BENCH_SQLITE_PATH, BENCH_PG_NAME,
 BENCH_PGHOST/PORT/USER/PASSWORD; BENCH_SCHEDULES=1 adds the app with the
 @periodic_task; BENCH_CLIENT=1 marks the measuring process, which must not own
-a companion worker (the only AUTOTASK_* setting changed, and only there).
+a companion worker (the only AUTOTASK_* setting changed, and only there);
+BENCH_ENGINE=celery runs the tasks in Celery workers (``celery_app.py``; Redis at
+BENCH_REDIS_URL, Celery's defaults otherwise).
 TASKS serves the django.tasks path (``tasks_django.py``) where Django's tasks
 framework is installed (Django 6); elsewhere Django ignores it.
 """
@@ -37,4 +39,10 @@ AUTOTASK_OUTPUT = os.environ.get("BENCH_OUTPUT", "1") == "1"  # the drain_output
 AUTOTASK_COMPANION_SCOPE = os.environ.get("BENCH_COMPANION_SCOPE", "process")  # the gunicorn memory scenario sets it
 if os.environ.get("BENCH_CLIENT") == "1":
     AUTOTASK_WORKER_AUTOSTART = False
+if os.environ.get("BENCH_ENGINE") == "celery":
+    AUTOTASK_ENGINE = "celery"
+    AUTOTASK_CELERY_APP = "autotask_bench.celery_app.app"
+    CELERY_BROKER_URL = os.environ["BENCH_REDIS_URL"]
+    CELERY_TASK_DEFAULT_QUEUE = "default"  # autotask's default queue: the worker takes it without -Q
+    CELERY_DB_REUSE_MAX = 1000  # as autotask.W011 asks: a database connection kept across tasks
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
