@@ -2,12 +2,12 @@
 
 The same tasks, calls and table as ``bench_autotask.py``; the workers are ``celery -A
 autotask_bench.celery_app worker`` with Celery's defaults (the prefork pool, one child per
-CPU), as plain Celery's in ``bench_celery.py``, on the same Redis (BENCH_REDIS_URL, a
-database of its own per benchmark database, 14 and 15, that every reset empties: the quiet
-phase runs both at once, and a worker would take the other's messages). Each task is stored in the table on the
-caller's connection, handed to Redis after the commit, claimed and recorded in the table
-by the Celery worker: what the database costs is this runner's figures beside plain
-Celery's.
+CPU), as plain Celery's in ``bench_celery.py``, on the same Redis (BENCH_REDIS_URL): a
+Redis database per benchmark database, 14 and 15, that every reset empties (the quiet
+phase runs both at once, and one's worker would take the other's messages). Each task is
+stored in the table on the caller's connection, handed to Redis after the commit, claimed
+and recorded in the table by the Celery worker: what the database costs is this runner's
+figures beside plain Celery's.
 """
 
 from __future__ import annotations

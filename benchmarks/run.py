@@ -5,7 +5,7 @@ How to run
 ----------
 From the repository root, with PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres)::
 
-    python benchmarks/run.py                 # everything: about 25 minutes (+1-2 min for new virtualenvs)
+    python benchmarks/run.py                 # everything: about 30 minutes (+1-2 min for new virtualenvs)
     python benchmarks/run.py --quick         # small counts, 10 s quiet period: about 3 minutes
     python benchmarks/run.py --only autotask # autotask alone (also: huey, procrastinate, dj_queue, celery,
                                              # autotask_django, django_tasks_db, autotask_celery)
@@ -89,7 +89,7 @@ autotask on Celery (autotask_celery, a table of its own) is autotask's project w
           ``AUTOTASK_ENGINE = "celery"``, run by ``celery -A autotask_bench.celery_app worker``
           with Celery's defaults on the same Redis (its databases 14 and 15), beside plain Celery:
           enqueue (the row stored and committed, then its message sent), drain, pickup, idle;
-          every task is written to the table twice (the claim and the record).
+          a task's row is written four times (the call, its hand-over mark, the claim, the record).
 dependencies autotask only: after= read from the table: a chain of 1,000 no-ops stored first,
           each waiting for the one before (first start to last end, per link; target < 10 ms),
           and one no-op waiting for 1,000 (last dependency's end to its start; target < 20 ms).
