@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
-from django.db import models, transaction
+from django.db import models
 
 from . import db, queue, serialization
 from .task import BLOCKED, DONE, RUNNING, WAITING
@@ -149,7 +149,9 @@ class BoundMethodTask:
         )
         after_methods = task._after_tasks() if task.after_methods else []
         using = db.alias()
-        with transaction.atomic(using=using):
+        # It reads (djangotasks' rule) before it writes: on SQLite the transaction takes the write
+        # lock first, else a commit of another process in between fails the insert ("database is locked").
+        with db.write_transaction(using):
             after = [*task.options.after, *(self._ran_first(other, model, key) for other in after_methods)]
             stored = task.using(after=[a for a in after if a is not None]) if after_methods else task
             handle = DelayedTask(queue.enqueue(stored, arguments, fields={"object_model": model, "object_id": key}))

@@ -2,8 +2,11 @@
 and djangotasks' ``after=["other_method"]`` rule, with real workers."""
 
 
+import threading
+
 import pytest
 from django.db import connection, models, transaction
+from django.db import connections as db_connections
 from django.test.utils import CaptureQueriesContext
 
 import autotask
@@ -155,6 +158,32 @@ def test_history_reads_the_partial_object_index():
             cursor.execute("EXPLAIN QUERY PLAN " + queries[0]["sql"])
         plan = " ".join(str(column) for row in cursor.fetchall() for column in row)
     assert "autotask_task_object" in plan
+
+
+def test_a_commit_of_another_connection_between_the_rules_read_and_its_insert_fails_nothing(monkeypatch):
+    """The rule reads before it stores: on SQLite a deferred transaction could not write after
+    another connection committed in between ("database is locked"; seen in CI). Another
+    connection writes right after the read, from another thread: it waits for the call's
+    commit (or, where the database allows it, commits at once), and both rows are stored."""
+    from autotask.instances import BoundMethodTask
+
+    article = Article.objects.create(title="a")
+    first = article.run_first()
+    read = BoundMethodTask._ran_first
+    writer = threading.Thread(target=lambda: (Note.objects.create(key="other", value="x"), db_connections.close_all()))
+
+    def read_then_another_commits(self, other, model, key):
+        found = read(self, other, model, key)
+        writer.start()
+        writer.join(timeout=1)  # SQLite: blocked until this call commits; elsewhere: done
+        return found
+
+    monkeypatch.setattr(BoundMethodTask, "_ran_first", read_then_another_commits)
+    then = article.run_then()
+    writer.join(timeout=60)
+    assert not writer.is_alive()
+    assert then.dependencies == [first] and Task.objects.get(pk=then.id).status == BLOCKED
+    assert Note.objects.filter(key="other").count() == 1
 
 
 def test_the_djangotasks_rule_stores_the_first_method_and_waits_for_it(processes):
