@@ -10,6 +10,7 @@ each figure and HEAD's ratio to BASE. HEAD defaults to the work tree as it is
 
     python3 benchmarks/compare.py 012d157                   # enqueue and drain on SQLite, 3 rounds
     python3 benchmarks/compare.py 012d157 --db sqlite,postgresql --rounds 5 --scenarios enqueue,drain,latency
+    python3 benchmarks/compare.py 012d157 --db postgresql --scenarios drain,priority_latency
 
 Each commit gets a virtualenv under ``--cache-dir`` (``pip install <tree> psycopg[binary]``,
 kept per commit hash; the work tree's is installed again on every run). PostgreSQL as for
@@ -32,6 +33,7 @@ FIGURES = {  # scenario -> (figure, higher is better)
     "drain": [("tasks_per_s", True)],
     "latency": [("in_task.p50_ms", False), ("in_task.p95_ms", False)],
     "backlog": [("tasks_per_s", True)],
+    "priority_latency": [("p50_ms", False), ("p95_ms", False)],
 }
 
 
