@@ -105,3 +105,9 @@ def print_lines_and_fail_once(key: str, count: int) -> str:
     if attempt == 1:
         raise RuntimeError("first attempt fails")
     return "second attempt"
+
+
+@delayed_task()
+def print_and_raise_a_nul_byte() -> None:
+    print("before\x00after")
+    raise ValueError("bad\x00byte")

@@ -131,3 +131,14 @@ def test_the_cap_is_per_task_across_attempts(processes):
     stored = sum(len(text) for text in TaskOutput.objects.filter(task_id=handle.id).values_list("text", flat=True))
     assert stored <= 4000
     assert len(second) < 1200  # what attempt 1 left of the 4,000 (at least a quarter of it)
+
+
+def test_a_nul_byte_in_output_and_error_is_written_out(processes):
+    """PostgreSQL's text columns refuse NUL: the task stayed RUNNING (its record failed on
+    every try) and its output was dropped. Now each NUL is written out as \\x00."""
+    handle = tasks_output.print_and_raise_a_nul_byte()
+    processes.worker()
+    wait_until(lambda: Task.objects.get(pk=handle.id).status == "ERROR", message="the task ended ERROR")
+    task = Task.objects.get(pk=handle.id)
+    assert task.error_message == "bad\\x00byte" and "bad\\x00byte" in task.traceback
+    assert handle.output == "before\\x00after\n"

@@ -133,3 +133,17 @@ def explained(sql: str, params: list) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_an_error_with_a_nul_byte_is_recorded_with_the_byte_written_out(runs):
+    """PostgreSQL's text columns refuse NUL: such a record used to fail every time, and its
+    task (and the runs recorded with it) stayed RUNNING."""
+    worker = queue.WorkerIdentity.new()
+    handles = [tasks.add(1, index) for index in range(runs)]
+    outcome = Outcome(ERROR, error_message="bad\x00byte", exception_class="ValueError", traceback="line\x00")
+    held = queue.finish(worker, [(claimed(handle, worker), outcome) for handle in handles])
+    assert list(held) == [True] * runs
+    for handle in handles:
+        row = Task.objects.get(pk=handle.id)
+        assert (row.status, row.error_message, row.traceback) == (ERROR, "bad\\x00byte", "line\\x00")

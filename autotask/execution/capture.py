@@ -62,6 +62,8 @@ class Capture:
         self.used = False  # anything written yet: the rest is set up on the first write
 
     def add(self, text: str) -> None:
+        if "\x00" in text:  # PostgreSQL's text columns refuse NUL: the write would fail, and drop all it holds
+            text = text.replace("\x00", "\\x00")
         if not self.used:
             self._start()
         with self.lock:

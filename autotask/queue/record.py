@@ -34,6 +34,14 @@ class Outcome:
     retry_at: dt.datetime | None = None
     attempts_delta: int = 0  # -1 when a run was handed back unfinished
 
+    def __post_init__(self) -> None:
+        # PostgreSQL's text columns refuse NUL: an error message holding one (a task's own
+        # exception says what it likes) failed its record every time, and the task stayed RUNNING.
+        if "\x00" in self.error_message or "\x00" in self.exception_class or "\x00" in self.traceback:
+            self.error_message, self.exception_class, self.traceback = (
+                text.replace("\x00", "\\x00") for text in (self.error_message, self.exception_class, self.traceback)
+            )
+
 
 class Held(list):
     """``finish``'s answer: a bool per run; ``cancelled``: the (id, function) of dependents
