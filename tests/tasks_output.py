@@ -108,6 +108,9 @@ def print_lines_and_fail_once(key: str, count: int) -> str:
 
 
 @delayed_task()
-def print_and_raise_a_nul_byte() -> None:
+def print_and_raise_odd_text() -> None:
+    """A NUL, and a file name of undecodable bytes as ``os.fsdecode`` gives it (a lone surrogate)."""
+    name = b"name-\xff".decode("utf-8", "surrogateescape")
     print("before\x00after")
-    raise ValueError("bad\x00byte")
+    print(name)
+    raise ValueError("bad\x00byte in " + name)

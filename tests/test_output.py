@@ -133,12 +133,13 @@ def test_the_cap_is_per_task_across_attempts(processes):
     assert len(second) < 1200  # what attempt 1 left of the 4,000 (at least a quarter of it)
 
 
-def test_a_nul_byte_in_output_and_error_is_written_out(processes):
-    """PostgreSQL's text columns refuse NUL: the task stayed RUNNING (its record failed on
-    every try) and its output was dropped. Now each NUL is written out as \\x00."""
-    handle = tasks_output.print_and_raise_a_nul_byte()
+def test_a_nul_or_a_lone_surrogate_in_output_and_error_is_written_out(processes):
+    """PostgreSQL's text columns refuse NUL, and UTF-8 can't hold a lone surrogate: the task
+    stayed RUNNING (its record failed on every try) and its output was dropped. Now each is
+    written out as its escape."""
+    handle = tasks_output.print_and_raise_odd_text()
     processes.worker()
     wait_until(lambda: Task.objects.get(pk=handle.id).status == "ERROR", message="the task ended ERROR")
     task = Task.objects.get(pk=handle.id)
-    assert task.error_message == "bad\\x00byte" and "bad\\x00byte" in task.traceback
-    assert handle.output == "before\\x00after\n"
+    assert task.error_message == "bad\\x00byte in name-\\udcff" and task.error_message in task.traceback
+    assert handle.output == "before\\x00after\nname-\\udcff\n"

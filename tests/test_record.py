@@ -136,14 +136,17 @@ def explained(sql: str, params: list) -> str:
 
 
 @pytest.mark.parametrize("runs", [1, 3])
-def test_an_error_with_a_nul_byte_is_recorded_with_the_byte_written_out(runs):
-    """PostgreSQL's text columns refuse NUL: such a record used to fail every time, and its
-    task (and the runs recorded with it) stayed RUNNING."""
+@pytest.mark.parametrize("odd, written", [("\x00", "\\x00"), ("\udcff", "\\udcff")])
+def test_an_error_with_a_nul_or_a_lone_surrogate_is_recorded_with_it_written_out(runs, odd, written):
+    """PostgreSQL's text columns refuse NUL, and UTF-8 can't hold a lone surrogate (``os.fsdecode``
+    makes them of undecodable bytes): such a record failed on every try, and its task (and the
+    runs recorded with it) stayed RUNNING."""
     worker = queue.WorkerIdentity.new()
     handles = [tasks.add(1, index) for index in range(runs)]
-    outcome = Outcome(ERROR, error_message="bad\x00byte", exception_class="ValueError", traceback="line\x00")
+    outcome = Outcome(ERROR, error_message=f"bad{odd}name", exception_class="ValueError", traceback=f"line{odd}")
     held = queue.finish(worker, [(claimed(handle, worker), outcome) for handle in handles])
     assert list(held) == [True] * runs
     for handle in handles:
         row = Task.objects.get(pk=handle.id)
-        assert (row.status, row.error_message, row.traceback) == (ERROR, "bad\\x00byte", "line\\x00")
+        assert (row.status, row.error_message, row.traceback) == (ERROR, f"bad{written}name", f"line{written}")
+

@@ -62,8 +62,7 @@ class Capture:
         self.used = False  # anything written yet: the rest is set up on the first write
 
     def add(self, text: str) -> None:
-        if "\x00" in text:  # PostgreSQL's text columns refuse NUL: the write would fail, and drop all it holds
-            text = text.replace("\x00", "\\x00")
+        text = db.storable_text(text)  # a NUL or lone surrogate failed the write, and dropped all it held
         if not self.used:
             self._start()
         with self.lock:

@@ -35,12 +35,12 @@ class Outcome:
     attempts_delta: int = 0  # -1 when a run was handed back unfinished
 
     def __post_init__(self) -> None:
-        # PostgreSQL's text columns refuse NUL: an error message holding one (a task's own
-        # exception says what it likes) failed its record every time, and the task stayed RUNNING.
-        if "\x00" in self.error_message or "\x00" in self.exception_class or "\x00" in self.traceback:
-            self.error_message, self.exception_class, self.traceback = (
-                text.replace("\x00", "\\x00") for text in (self.error_message, self.exception_class, self.traceback)
-            )
+        # A task's own exception says what it likes: a NUL or a lone surrogate in it failed
+        # the record on every try (``db.storable_text``), and the task stayed RUNNING.
+        if self.error_message or self.exception_class or self.traceback:
+            self.error_message = db.storable_text(self.error_message)
+            self.exception_class = db.storable_text(self.exception_class)
+            self.traceback = db.storable_text(self.traceback)
 
 
 class Held(list):
