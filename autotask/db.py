@@ -36,14 +36,13 @@ def storable_text(text: str) -> str:
     text columns refuse it) and a lone surrogate as its escape (``os.fsdecode`` makes
     them of undecodable bytes; UTF-8 can't hold them). An error message or output of a
     task that held one failed its write on every try: the task stayed RUNNING."""
-    if text.isascii():
-        return text.replace("\x00", "\\x00") if "\x00" in text else text
     if "\x00" in text:
         text = text.replace("\x00", "\\x00")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if not text.isascii():  # the usual text needs no encoding to be checked
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 
