@@ -2,10 +2,13 @@
 
 import os
 import signal
+import threading
+import time
 
 import pytest
 from django.db import connection
 
+from autotask.execution.loop import Worker as WorkerLoop
 from autotask.models import Task, Worker
 from autotask.task import CANCELLED, DONE, ERROR, RUNNING, WAITING
 
@@ -114,3 +117,62 @@ def test_timeout_and_cancel_in_a_busy_threaded_worker_touch_no_other_task(proces
     release("busy")
     assert holder.wait(timeout=60) == "busy"
     assert Task.objects.get(pk=holder.id).attempts == 1
+
+
+def test_a_lone_slot_leaves_at_most_one_batch_unrecorded_while_it_goes_on():
+    """On PostgreSQL a lone slot posts its quick runs for the loop to record and claims its
+    next batch meanwhile; it waits while the batch it posted before is not recorded yet."""
+    worker = WorkerLoop()
+    worker.records_aside = True
+    slot = worker.slots[0]
+    recorded = []
+    worker.record = recorded.append  # the loop's write: this test is about the hand-over
+    first, second, urgent = [({"id": 1}, None)], [({"id": 2}, None)], [({"id": 3}, None)]
+    assert worker.record_aside(slot, first)
+    posted = threading.Event()
+    thread = threading.Thread(target=lambda: worker.record_aside(slot, second) and posted.set())
+    thread.start()
+    assert not posted.wait(0.2)  # the first batch is not recorded yet
+    assert worker.record_aside(slot, urgent, wait=False)  # before a task of higher priority: no wait
+    worker._take_posts()
+    assert not posted.is_set()
+    assert worker._settle()
+    assert recorded == [first + urgent]
+    assert posted.wait(60)  # recorded: the slot goes on
+    thread.join(60)
+    worker._take_posts()
+    worker._settle()
+    assert recorded[1] == second
+    worker.stopping.set()  # a stopping worker's runs go with the slot's last report instead
+    assert worker.record_aside(slot, first) is False
+    assert worker._posts == []
+
+
+def test_a_batch_claimed_ahead_goes_on_in_its_slot_or_back_to_the_queue():
+    """While tasks are quick, each busy slot of several gets its next batch ahead: the slot
+    takes it when its batch ends; one that waits too long (a slow run), or that comes after
+    the slot ended its batch while the worker stops, goes back."""
+    worker = WorkerLoop(threads=2)
+    first, second = worker.slots
+    first.batch = second.batch = [{"id": 0}]  # both busy
+    worker.last_duration = 0.001  # quick
+    first.in_task, first.began = True, time.monotonic() - 1  # in a slow run already
+    second.in_task, second.began = True, time.monotonic()
+    assert [slot.quick_so_far() for slot in worker.slots] == [False, True]
+
+    second.give_ahead([{"id": 1}])
+    worker.post(second, [], [], done=True)  # it ended its batch as the claim came
+    worker._take_posts()
+    assert second.batch == [{"id": 1}] and second.ahead is None and not worker.unreleased
+
+    second.give_ahead([{"id": 2}])
+    second.ahead_until = time.monotonic() - 1  # waited too long
+    worker._take_back_ahead()
+    assert worker.unreleased == [{"id": 2}] and second.ahead is None
+
+    worker.unreleased = []
+    second.give_ahead([{"id": 3}])
+    worker.stopping.set()
+    worker.post(second, [], [], done=True)
+    worker._take_posts()
+    assert worker.unreleased == [{"id": 3}] and second.batch == [] and second.ahead is None

@@ -229,6 +229,27 @@ def test_sigterm_lets_the_running_task_finish(processes):
     assert not Worker.objects.exists()
 
 
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_sigterm_during_a_drain_of_quick_tasks_records_every_run_and_hands_back_the_rest(processes, threads):
+    """A lone slot's quick runs are recorded by the loop while the slot goes on (on
+    PostgreSQL), or by the slot itself; slots of several get their next batch ahead. A
+    stop in the middle of a drain still writes every run that happened, once, and hands
+    back what never started, batches ahead too."""
+    worker = processes.worker(AUTOTASK_TEST_THREADS=threads)
+    handles = tasks.record.bulk([(f"drain-{i}",) for i in range(5000)])
+    wait_until(lambda: Note.objects.count() >= 300, 120, "the drain to be under way")
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.wait(timeout=60) == 0
+    done = Task.objects.filter(status=DONE)
+    assert Task.objects.exclude(status__in=[DONE, WAITING]).count() == 0
+    assert done.count() == Note.objects.count() >= 300  # each run that happened, recorded
+    assert Note.objects.values("key").distinct().count() == Note.objects.count()  # and run once
+    assert set(done.values_list("attempts", flat=True)) == {1}
+    waiting = Task.objects.filter(status=WAITING)
+    assert waiting.count() == len(handles) - done.count()
+    assert set(waiting.values_list("attempts", flat=True)) <= {0}  # handed back: those runs don't count
+
+
 def test_worker_waits_for_missing_tables(processes):
     """A worker started before migrate waits and says why instead of crashing."""
     from django.db import connection

@@ -165,5 +165,6 @@ class Interrupts:
         outcome = outcomes.outcome_of(exc, task, False, exc)
         worker.unrecorded.append((task, outcome))
         worker.unreleased.extend(slot.batch[slot.position + 1:])  # what it never started
+        worker.unreleased.extend(slot.take_ahead())
         slot.batch = []
         worker.drain(EXIT_RECYCLE)

@@ -5,7 +5,8 @@ A worker process runs ``threads`` tasks at once, one per slot (``slots.py``):
 slot 0 in the main thread, the others in threads of their own. The loop runs
 in a thread of its own, on one database connection: it claims tasks only for
 free slots (each free slot gets one claim: one task, or a batch of quick
-ones; highest priority first), records the outcomes the slots post, keeps the
+ones; highest priority first; while tasks are quick, each busy slot's next
+batch too, ahead), records the outcomes the slots post, keeps the
 worker's lease and watches for cancel requests (``heartbeat.py``), enforces
 time limits and the stop grace (``interrupts.py``), and recovers lost
 workers' tasks (``maintenance.py``). It waits for new work (``wakeup.py``)
@@ -71,6 +72,12 @@ class Worker:
         self.unreleased: list[dict[str, Any]] = []  # claimed, never started: the loop's, until handed back
         self._posts: list[tuple[Slot, list[tuple[dict[str, Any], Outcome]], list[dict[str, Any]], bool]] = []
         self._posts_lock = threading.Lock()
+        # A lone slot's quick runs that the loop records while the slot goes on (on PostgreSQL):
+        # batches posted and not yet recorded, at most one (``record_aside``).
+        self.records_aside = len(self.slots) == 1 and db.vendor(self.using) == "postgresql"
+        self._aside = threading.Condition(self._posts_lock)
+        self._aside_posted = 0  # by the slot
+        self._aside_taken = 0  # of those, taken into ``unrecorded``
         self._look = True  # there may be work for a free slot
         self._registered = False
         self._schedule_waits = False
@@ -106,6 +113,21 @@ class Worker:
         with self._posts_lock:
             self._posts.append((slot, ran, unstarted, done))
         self.waker.wake()
+
+    def record_aside(self, slot: Slot, ran: list[tuple[dict[str, Any], Outcome]], wait: bool = True) -> bool:
+        """Post a lone slot's quick runs for the loop to record while the slot goes on with its
+        next batch, once the batch posted before is recorded (``wait``; else at once, for a task
+        of higher priority): at most one batch of runs, or two, is done and unrecorded. False
+        if the worker is stopping (then nothing was posted)."""
+        with self._aside:
+            while wait and self._aside_posted and not self.stopping.is_set():
+                self._aside.wait(1.0)
+            if self.stopping.is_set():
+                return False
+            self._aside_posted += 1
+            self._posts.append((slot, list(ran), [], False))
+        self.waker.wake()
+        return True
 
     def run(self) -> int:
         """Run until stopped (in the main thread); return the exit code for the supervisor."""
@@ -237,24 +259,35 @@ class Worker:
         """What the slots posted: runs to record, tasks to hand back, slots now free."""
         with self._posts_lock:
             posts, self._posts = self._posts, []
+            self._aside_taken = self._aside_posted
         for slot, ran, unstarted, done in posts:
             self.unrecorded.extend(ran)
             self.unreleased.extend(unstarted)
             if done and not slot.abandoned:
-                slot.batch = []
+                ahead = slot.take_ahead()  # claimed as it ended its batch
+                if ahead and not self.stopping.is_set():
+                    slot.give(ahead)
+                else:
+                    self.unreleased.extend(ahead)
+                    slot.batch = []
                 self._look = True  # a slot is free: look for work at once
+            elif len(self.slots) > 1 and slot.ahead is None:
+                self._look = True  # it may have gone on to its batch ahead: claim its next
 
     def _hand_out(self) -> int:
         """Claim for each free slot (one claim each, so that recovery can tell their
-        tasks apart) and hand it what it got; return how many tasks were handed out."""
-        free = [slot for slot in self.slots if not slot.busy and not slot.abandoned]
-        if not free or not self._look:
+        tasks apart) and hand it what it got; then, while tasks are quick, the next batch
+        of each busy slot of several that has none ahead. Return how many tasks were handed out."""
+        if not self._look:
             return 0
+        wanting = [slot for slot in self.slots if not slot.busy and not slot.abandoned]
+        if len(self.slots) > 1 and self.last_duration < slots.QUICK_TASK:
+            wanting += [slot for slot in self.slots if slot.busy and slot.ahead is None and slot.quick_so_far()]
         handed = 0
-        for slot in free:
+        for slot in wanting:
             batch, full = self.claim_batch()
             if batch:
-                slot.give(batch)
+                slot.give_ahead(batch) if slot.busy else slot.give(batch)
                 handed += len(batch)
             if not full:
                 self._look = False  # nothing more is due: wait for news
@@ -278,9 +311,17 @@ class Worker:
         if outcomes.record(self.identity, self.using, ran):
             self._look = True  # tasks waiting for these became due
 
+    def _take_back_ahead(self) -> None:
+        """A batch claimed ahead whose slot hasn't come to it in time (a slow run) goes back."""
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.ahead is not None and now >= slot.ahead_until:
+                self.unreleased.extend(slot.take_ahead())
+
     def _release_unstarted(self) -> bool:
-        """Hand back what the slots won't start (the rest of a batch that met a slow task);
-        True if there was any."""
+        """Hand back what the slots won't start (the rest of a batch that met a slow task,
+        a batch ahead that waited too long); True if there was any."""
+        self._take_back_ahead()
         if not self.unreleased:
             return False
         queue.release(self.identity, [task["id"] for task in self.unreleased])
@@ -297,6 +338,11 @@ class Worker:
             except BaseException:
                 self.unrecorded[:0] = ran
                 raise
+            if self._aside_taken:
+                with self._aside:
+                    self._aside_posted -= self._aside_taken
+                    self._aside_taken = 0
+                    self._aside.notify_all()
         return wrote
 
     def _claim_schedules(self, now: dt.datetime) -> None:
@@ -312,7 +358,10 @@ class Worker:
     def _wait(self) -> None:
         """Until there may be work for a free slot, a slot posts, or something is due."""
         now = time.monotonic()
-        due = min(self.interrupts.next_due(), self.heartbeat.next_due(), self.maintenance.next_run)
+        due = min(
+            self.interrupts.next_due(), self.heartbeat.next_due(), self.maintenance.next_run,
+            *(slot.ahead_until for slot in self.slots if slot.ahead is not None),
+        )
         bound = max(0.0, due - now)
         if self.stopping.is_set() or all(slot.busy or slot.abandoned for slot in self.slots):
             self.waker.wait(bound, poll=False)

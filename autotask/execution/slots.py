@@ -7,7 +7,10 @@ loop hands a slot a batch of claimed tasks (one, or several quick ones); the
 slot runs them in order and posts how they ended to the loop, which records
 them: every ``QUICK_TASK`` seconds while a batch lasts, and at its end. Once a
 run of a batch takes longer than that, the rest of the batch goes back
-(``unstarted``), for any free slot of any worker.
+(``unstarted``), for any free slot of any worker. While its tasks are quick, a
+slot of several also gets its next batch ahead (``ahead``), claimed while it
+runs one, so that it goes on at once; a batch ahead that waits longer than
+``AHEAD_HELD`` goes back.
 
 A task with a ``timeout`` (``AUTOTASK_TIMEOUT_MODE = "process"``) runs in the
 slot's runner process (``runner.py``), started on first need and kept; any
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, connections
 
-from .. import db, serialization, timeutil
+from .. import db, queue, serialization, timeutil
 from ..conf import conf
 from ..exceptions import Interrupt
 from ..queue import Outcome, waits_before
@@ -44,6 +47,7 @@ QUICK_TASK = 0.05  # seconds: while tasks are this quick, a slot takes several a
 # Seconds a batch runs before news of stored tasks makes it look for one of higher priority
 # than its own next task (then the rest go back, and the claim takes that one first).
 OUTRANK_AFTER = 0.005
+AHEAD_HELD = 2  # times QUICK_TASK: how long a batch claimed ahead may wait for its slot
 
 
 class Slot:
@@ -58,6 +62,9 @@ class Slot:
         # Written by the loop thread (and by a slot that serves itself, while busy):
         self.batch: list[dict[str, Any]] = []  # what it was handed and has not reported done yet
         self.abandoned = False  # its run didn't stop within the interrupt grace: given up
+        # Its next batch, claimed ahead by the loop, and until when it may wait (under ``lock``):
+        self.ahead: list[dict[str, Any]] | None = None
+        self.ahead_until = 0.0
         # The run in progress, shared with the loop thread under ``lock``:
         self.lock = threading.Lock()
         self.current: dict[str, Any] | None = None
@@ -65,6 +72,7 @@ class Slot:
         self.in_task = False
         self.in_runner = False
         self.deadline: float | None = None  # monotonic time its timeout ends
+        self.began = 0.0  # monotonic time the run began
         self.stopped_by: Interrupt | None = None  # why the run was interrupted, if it was
         self.escalate_at: float | None = None  # when an interrupt that didn't take is given up on
         self.signal_pending: Interrupt | None = None  # for the main thread's signal handler
@@ -79,6 +87,21 @@ class Slot:
     def give(self, batch: list[dict[str, Any]]) -> None:
         self.batch = batch
         self._inbox.put(batch)
+
+    def quick_so_far(self) -> bool:
+        """Whether it may get a batch ahead: not given up, and not in a run that is slow already."""
+        return not self.abandoned and not (self.in_task and time.monotonic() - self.began >= QUICK_TASK)
+
+    def give_ahead(self, batch: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.ahead = batch
+            self.ahead_until = time.monotonic() + AHEAD_HELD * QUICK_TASK
+
+    def take_ahead(self) -> list[dict[str, Any]]:
+        """Its batch ahead (and none anymore); empty if it has none."""
+        with self.lock:
+            batch, self.ahead = self.ahead, None
+        return batch or []
 
     def quit(self) -> None:
         self._inbox.put(None)
@@ -111,7 +134,8 @@ class Slot:
         try:
             while True:
                 ran, unstarted = self._run(batch)
-                batch = self._serve_itself(ran, unstarted)  # empties ``ran`` once it recorded it
+                # Both empty ``ran`` once it is recorded or posted:
+                batch = self._serve_itself(ran, unstarted) or self._go_ahead(ran, unstarted)
                 if not batch:
                     break
         finally:
@@ -166,18 +190,36 @@ class Slot:
         over between the two threads made them slower (by a third, for no-op tasks). With
         several slots the loop keeps claiming and recording for all: one writer, one
         transaction for the runs of many slots. A slow task, a stop, or a database error
-        ends it: the loop takes over as usual."""
+        ends it: the loop takes over as usual.
+
+        On PostgreSQL the loop records them all the same, while this slot claims and
+        runs its next batch (``Worker.record_aside``): a record there is mostly a wait for
+        the server, which lets the other thread run; on SQLite a record holds the one
+        write lock the claim needs, so there the slot records them itself."""
         worker = self.worker
-        if len(worker.slots) > 1 or unstarted or not ran or worker.stopping.is_set() or self.abandoned:
+        if len(worker.slots) > 1 or not ran or worker.stopping.is_set() or self.abandoned:
             return []
-        if worker.last_duration >= QUICK_TASK:
+        if worker.last_duration >= QUICK_TASK or (unstarted and not worker.records_aside):
             return []
-        try:
-            worker.record(ran)
-        except DatabaseError as exc:  # the loop records them, and recovers the connection
-            logger.debug("recording in the slot failed (%s); handing over to the loop", exc)
-            return []
-        ran.clear()  # recorded: not posted again
+        if worker.records_aside:
+            # A task of higher priority waits (``unstarted``): it goes first, not after a record.
+            if not worker.record_aside(self, ran, wait=not unstarted):
+                return []  # stopping: they go with the slot's last report
+            ran.clear()
+            try:
+                queue.release(worker.identity, [task["id"] for task in unstarted])
+            except DatabaseError as exc:
+                logger.debug("handing back in the slot failed (%s); handing over to the loop", exc)
+                db.reset_connection(worker.using)
+                return []
+            unstarted.clear()  # handed back: not posted again
+        else:
+            try:
+                worker.record(ran)
+            except DatabaseError as exc:  # the loop records them, and recovers the connection
+                logger.debug("recording in the slot failed (%s); handing over to the loop", exc)
+                return []
+            ran.clear()  # recorded: not posted again
         try:
             batch, _ = worker.claim_batch()
         except DatabaseError as exc:
@@ -186,6 +228,21 @@ class Slot:
             return []
         if batch:
             self.batch = batch  # the loop reads it (an abandoned slot's unstarted tasks)
+        return batch
+
+    def _go_ahead(self, ran: list[tuple[dict[str, Any], Outcome]], unstarted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch the loop claimed ahead for this slot, to run now (``ran`` posted);
+        empty if there is none, or if it goes back with ``unstarted`` (a stop, a slow run,
+        a task of higher priority: the loop claims anew)."""
+        batch = self.take_ahead()
+        if not batch:
+            return []
+        if unstarted or self.worker.stopping.is_set() or self.abandoned:
+            unstarted.extend(batch)
+            return []
+        self.batch = batch  # the loop reads it (an abandoned slot's unstarted tasks)
+        self.worker.post(self, list(ran), [], done=False)
+        ran.clear()
         return batch
 
     def execute(self, task: dict[str, Any]) -> Outcome:
@@ -238,7 +295,8 @@ class Slot:
             self.stopped_by = self.signal_pending = None
             self.async_sent = False
             self.escalate_at = None
-            self.deadline = time.monotonic() + timeout if timeout else None
+            self.began = time.monotonic()
+            self.deadline = self.began + timeout if timeout else None
             self.in_task = True
         if timeout:
             self.worker.waker.wake()  # the loop's wait ends at this deadline
