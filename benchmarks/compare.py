@@ -34,6 +34,7 @@ FIGURES = {  # scenario -> (figure, higher is better)
     "latency": [("in_task.p50_ms", False), ("in_task.p95_ms", False)],
     "backlog": [("tasks_per_s", True)],
     "priority_latency": [("p50_ms", False), ("p95_ms", False)],
+    "io_drain": [("pct_of_limit", True)],
 }
 
 
