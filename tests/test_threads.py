@@ -160,6 +160,16 @@ def test_a_batch_claimed_ahead_goes_on_in_its_slot_or_back_to_the_queue():
     second.in_task, second.began = True, time.monotonic()
     assert [slot.quick_so_far() for slot in worker.slots] == [False, True]
 
+    claims = [([{"id": 1}, {"id": 2}], True), ([{"id": 9}], False)]
+    worker.claim_batch = lambda: claims.pop(0)
+    worker._look = True
+    assert worker._hand_out() == 2  # the slot in a slow run gets none
+    assert second.ahead == [{"id": 1}, {"id": 2}] and first.ahead is None
+    second.take_ahead()
+    # A claim of one task was running it, if its worker is lost: never claimed ahead.
+    assert worker._hand_out() == 0 and worker.unreleased == [{"id": 9}] and second.ahead is None
+    worker.unreleased = []
+
     second.give_ahead([{"id": 1}])
     worker.post(second, [], [], done=True)  # it ended its batch as the claim came
     worker._take_posts()

@@ -281,12 +281,16 @@ class Worker:
         if not self._look:
             return 0
         wanting = [slot for slot in self.slots if not slot.busy and not slot.abandoned]
-        if len(self.slots) > 1 and self.last_duration < slots.QUICK_TASK:
+        if len(self.slots) > 1 and self._claim_size() > 1:
             wanting += [slot for slot in self.slots if slot.busy and slot.ahead is None and slot.quick_so_far()]
         handed = 0
         for slot in wanting:
             batch, full = self.claim_batch()
-            if batch:
+            if slot.busy and len(batch) == 1:
+                # A lost worker's claim of one task was running it (``queue.maintain``), so a
+                # task claimed ahead comes in a batch, or goes back.
+                self.unreleased.extend(batch)
+            elif batch:
                 slot.give_ahead(batch) if slot.busy else slot.give(batch)
                 handed += len(batch)
             if not full:
@@ -302,9 +306,12 @@ class Worker:
         free slot; a worker's only slot calls it itself while it serves itself (``slots.py``):
         never both at once."""
         self._claim_schedules(timeutil.now())
-        size = max(1, min(conf.CLAIM_BATCH, int(slots.QUICK_TASK / max(self.last_duration, 1e-6))))
+        size = self._claim_size()
         batch = queue.claim(self.identity, size)
         return batch, len(batch) == size
+
+    def _claim_size(self) -> int:
+        return max(1, min(conf.CLAIM_BATCH, int(slots.QUICK_TASK / max(self.last_duration, 1e-6))))
 
     def record(self, ran: list[tuple[dict[str, Any], Outcome]]) -> None:
         """Write how ``ran``'s runs ended (the loop's, or a lone slot's that serves itself)."""
