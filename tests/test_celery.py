@@ -380,7 +380,8 @@ def test_a_killed_celery_worker_loses_nothing(broker, celery_processes):
     wait_until(lambda: notes(key) == ["started"], 60, "the task to start")
     os.killpg(doomed.pid, signal.SIGKILL)
     doomed.wait(timeout=30)
-    assert handle.status == RUNNING
+    # Not asserted RUNNING here: another worker's dispatcher on this host may recover the run
+    # at once, its pid being gone (``queue.recover_lost``); the row below says it was lost.
     celery_processes.celery_worker(broker, "doomed", "-P", "threads", "-c", "2", name="heir")
     assert handle.wait(timeout=90) == 2
     row = Task.objects.get(pk=handle.id)
