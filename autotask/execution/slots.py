@@ -59,7 +59,8 @@ class Slot:
         self.tasks_done = 0
         self._inbox: queues.SimpleQueue[list[dict[str, Any]] | None] = queues.SimpleQueue()
         self._runnables: dict[str, Any] = {}  # dotted path -> what runs it, once imported
-        # Written by the loop thread (and by a slot that serves itself, while busy):
+        # Written by the loop thread, and by the slot itself while busy (serving itself, or
+        # going on to its batch ahead):
         self.batch: list[dict[str, Any]] = []  # what it was handed and has not reported done yet
         self.abandoned = False  # its run didn't stop within the interrupt grace: given up
         # Its next batch, claimed ahead by the loop, and until when it may wait (under ``lock``):
@@ -93,6 +94,7 @@ class Slot:
         return not self.abandoned and not (self.in_task and time.monotonic() - self.began >= QUICK_TASK)
 
     def give_ahead(self, batch: list[dict[str, Any]]) -> None:
+        """Its next batch, claimed by the loop while it runs one (``take_ahead`` takes it)."""
         with self.lock:
             self.ahead = batch
             self.ahead_until = time.monotonic() + AHEAD_HELD * QUICK_TASK
