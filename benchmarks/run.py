@@ -29,7 +29,9 @@ through ``autotask.backends.AutotaskBackend``, the same project and ``run_autota
 workers as autotask) beside django-tasks-db (``db_worker``) and dj_queue, all on
 Django 6, compared on enqueue (``task.enqueue()``), drain and pickup; its row "drain
 ÷ @delayed_task drain" divides by a drain of ``@delayed_task`` no-ops in the same
-virtualenv (``drain_decorator``).
+virtualenv (``drain_decorator``), and the row below it does the same for a drain with
+the ``django.tasks`` logger at WARNING in the worker (``drain_quiet_log``): Django's
+own log receivers' share of the difference.
 
 It prints the tables and writes every figure to benchmarks/results.json (or
 ``--out``). It reports, never asserts: a system or scenario that fails is shown
@@ -164,7 +166,7 @@ AUTOTASK_DJANGO = {
     "runner": "bench_autotask_django.py",
     "dbs": ["sqlite", "postgresql"],
     "python312": True,
-    "only_scenarios": ["latency", "enqueue", "drain", "drain_decorator"],
+    "only_scenarios": ["latency", "enqueue", "drain", "drain_decorator", "drain_quiet_log"],
 }
 # autotask on Celery (AUTOTASK_ENGINE = "celery"): the same project, run by Celery workers with
 # Celery's defaults on the same Redis as plain Celery; compared with plain Celery's rows.

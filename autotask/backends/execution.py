@@ -8,19 +8,19 @@ and ``task_finished`` for django.tasks tasks from there, with the backend's
 class as the sender. A receiver that raises is logged and changes nothing.
 
 In the worker, the ``TaskResult`` of those signals is made from what the
-worker holds (its claimed row, the run's outcome), plus one query per claimed
-batch: a query per signal would cost more than the run of a quick task.
+worker holds (its claimed row, the run's outcome), without a query: a query
+per signal would cost more than the run of a quick task.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import uuid
 from typing import Any
 
-from django.dispatch import Signal
+from django.core.signals import setting_changed
+from django.dispatch import Signal, receiver
 
 from .. import definitions, queue, serialization
 from ..handle import current_task
@@ -72,8 +72,7 @@ def adapter(path: str, obj: Any) -> DjangoTask | None:
 
 def send_robustly(signal: Signal, result: TaskResult) -> None:
     """Send one of Django's task signals; log what a receiver raises instead of raising it."""
-    sender = type(task_backends[result.backend])
-    for receiver, response in signal.send_robust(sender, task_result=result):
+    for receiver, response in signal.send_robust(_sender(result.backend), task_result=result):
         if isinstance(response, Exception):
             logger.error(
                 "django.tasks signal receiver failed receiver=%r task=%s error=%r",
@@ -81,26 +80,37 @@ def send_robustly(signal: Signal, result: TaskResult) -> None:
             )
 
 
-# What a worker process knows of the django.tasks rows it holds beyond what the
-# claim returns: their created_at and backend alias, which never change, read for
-# the whole batch it claimed with one query when the first of them starts; and
-# the result each task_started said, which its task_finished changes.
-_enqueued: dict[uuid.UUID, tuple[dt.datetime, str]] = {}
-_started: dict[uuid.UUID, TaskResult] = {}
-KEPT = 10_000  # entries of runs that never finished here (retried, handed back) are dropped past this
+# The backends' classes by alias, and this process's worker label, kept: a worker
+# sends two signals per task.
+_senders: dict[str, type] = {}
+_label: tuple[int, str] = (0, "")
 
 
-def _enqueued_as(task_id: uuid.UUID) -> tuple[dt.datetime, str] | None:
-    if task_id not in _enqueued:
-        if len(_enqueued) > KEPT:
-            _enqueued.clear()
-        for row in queue.held_by(_worker_label(), ("id", "created_at", "backend")):
-            _enqueued[row["id"]] = (row["created_at"], row["backend"])
-    return _enqueued.pop(task_id, None)
+def _sender(alias: str) -> type:
+    sender = _senders.get(alias)
+    if sender is None:
+        sender = _senders[alias] = type(task_backends[alias])
+    return sender
+
+
+@receiver(setting_changed)
+def _forget_senders(setting: str, **kwargs: Any) -> None:
+    if setting == "TASKS":
+        _senders.clear()
 
 
 def _worker_label() -> str:
-    return f"{queue.HOST}:{os.getpid()}"  # what the claim wrote into the row's worker column
+    """What the claim wrote into the row's worker column (host:pid)."""
+    global _label
+    pid = os.getpid()
+    if _label[0] != pid:  # a worker process is forked from the supervisor
+        _label = (pid, f"{queue.HOST}:{pid}")
+    return _label[1]
+
+
+# The result each task_started said in this worker, which its task_finished changes.
+_started: dict[uuid.UUID, TaskResult] = {}
+KEPT = 10_000  # entries of runs that never finished here (retried, handed back) are dropped past this
 
 
 def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
@@ -109,13 +119,8 @@ def _started_result(task: Task, row: dict[str, Any]) -> TaskResult | None:
     if row["attempts"] != 1:
         _started.pop(row["id"], None)  # an earlier attempt's, which ended in a retry
         return None
-    known = _enqueued_as(row["id"])
-    if known is None:
-        return None
-    enqueued_at, alias = known
-    if alias not in task_backends.settings:
-        alias = task.backend
-    result = results.build(row, RUNNING, alias, enqueued_at, [], [_worker_label()], row["started_at"])
+    alias = row["backend"] if row["backend"] in task_backends.settings else task.backend
+    result = results.build(row, RUNNING, alias, row["created_at"], [], [_worker_label()], row["started_at"])
     if len(_started) > KEPT:
         _started.clear()
     _started[row["id"]] = result
@@ -128,7 +133,8 @@ def _finished_result(row: dict[str, Any], status: str, outcome: Any) -> TaskResu
     if started is None or row["attempts"] != 1:
         return None
     errors = [results.error(outcome.exception_class, outcome.traceback)] if outcome.exception_class else []
-    value = serialization.loads(outcome.result) if status == DONE and outcome.result is not None else None
+    stored = outcome.result if status == DONE else None
+    value = serialization.loads(stored) if stored is not None and stored != "null" else None
     return results.evolve(
         started, status=results.STATUSES[status], finished_at=row["finished_at"], errors=errors, _return_value=value
     )

@@ -26,6 +26,9 @@ from .sql import HOST, RowReader, adapters, column_namer, models, row_reader
 CLAIM_FIELDS = (
     "id", "function", "arguments", "run_at", "attempts", "retries", "ttl", "timeout", "schedule_id", "due_at",
     "queue_name", "priority",
+    # For signal receivers that describe the task (a django.tasks TaskResult): a query
+    # per batch for them cost the django.tasks path more than these two columns cost a claim.
+    "created_at", "backend",
 )
 
 
@@ -173,33 +176,6 @@ def release(worker: WorkerIdentity, task_ids: Sequence[Any]) -> None:
             )
 
     db.retry_locked(attempt, "release")
-
-
-def held_by(label: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """``fields`` of the tasks the worker ``label`` (host:pid) holds now: RUNNING with its label.
-
-    One raw statement through the status index (a worker holds a batch at most): it
-    serves signal receivers that need columns the claim doesn't return, once a batch.
-    """
-    using = db.alias()
-    connection = connections[using]
-    sql, read = _held_by_statement(using, fields)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [RUNNING, label])
-        return read(cursor.fetchall())
-
-
-@functools.lru_cache(maxsize=None)
-def _held_by_statement(using: str, fields: tuple[str, ...]) -> tuple[str, RowReader]:
-    Task = models().Task
-    meta = Task._meta
-    connection = connections[using]
-    column = column_namer(connection, Task)
-    sql = (
-        f"SELECT {', '.join(column(name) for name in fields)} FROM {connection.ops.quote_name(meta.db_table)} "
-        f"WHERE {column('status')} = %s AND {column('worker')} = %s"
-    )
-    return sql, row_reader(connection, Task, fields)
 
 
 def cancel_requested(worker: WorkerIdentity) -> set[uuid.UUID]:

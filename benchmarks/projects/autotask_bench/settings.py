@@ -4,6 +4,8 @@ Environment: BENCH_DB (sqlite | postgresql), BENCH_SQLITE_PATH, BENCH_PG_NAME,
 BENCH_PGHOST/PORT/USER/PASSWORD; BENCH_SCHEDULES=1 adds the app with the
 @periodic_task; BENCH_CLIENT=1 marks the measuring process, which must not own
 a companion worker (the only AUTOTASK_* setting changed, and only there);
+BENCH_DJANGO_TASKS_LOG=WARNING sets the ``django.tasks`` logger's level (Django's own
+receivers of its task signals then make no log records: docs/topics/django-tasks.rst);
 BENCH_ENGINE=celery runs the tasks in Celery workers (``celery_app.py``; Redis at
 BENCH_REDIS_URL, Celery's defaults otherwise).
 TASKS serves the django.tasks path (``tasks_django.py``) where Django's tasks
@@ -39,6 +41,12 @@ AUTOTASK_OUTPUT = os.environ.get("BENCH_OUTPUT", "1") == "1"  # the drain_output
 AUTOTASK_COMPANION_SCOPE = os.environ.get("BENCH_COMPANION_SCOPE", "process")  # the gunicorn memory scenario sets it
 if os.environ.get("BENCH_CLIENT") == "1":
     AUTOTASK_WORKER_AUTOSTART = False
+if os.environ.get("BENCH_DJANGO_TASKS_LOG"):
+    LOGGING = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {"django.tasks": {"level": os.environ["BENCH_DJANGO_TASKS_LOG"]}},
+    }
 if os.environ.get("BENCH_ENGINE") == "celery":
     AUTOTASK_ENGINE = "celery"
     AUTOTASK_CELERY_APP = "autotask_bench.celery_app.app"
