@@ -287,8 +287,8 @@ class Worker:
         for slot in wanting:
             batch, full = self.claim_batch()
             if slot.busy and len(batch) == 1:
-                # A lost worker's claim of one task was running it (``queue.maintain``), so a
-                # task claimed ahead comes in a batch, or goes back.
+                # Recovery (``queue.maintain``) takes a lost worker's claim of one task for a
+                # run that had started: a task claimed ahead comes with others, or goes back.
                 self.unreleased.extend(batch)
             elif batch:
                 slot.give_ahead(batch) if slot.busy else slot.give(batch)
