@@ -52,9 +52,9 @@ class System:
         for i in range(n):
             self.bench.noop.delay(i)
 
-    def enqueue_io(self, n: int) -> None:
+    def enqueue_io(self, n: int, marks) -> None:
         for i in range(n):
-            self.bench.io.delay(i)
+            self.bench.io.delay(str(marks), i)
 
     def enqueue_future(self, n: int) -> None:
         raise RuntimeError("Celery hands a task with an ETA to a worker at once, which holds it in memory until due")

@@ -63,8 +63,8 @@ class System:
 
     enqueue_many = enqueue_bulk
 
-    def enqueue_io(self, n: int) -> None:
-        self._bulk(self.tasks.io, 0, n)
+    def enqueue_io(self, n: int, marks) -> None:
+        self.backend.enqueue_all([(self.tasks.io, [str(marks), i], {}) for i in range(n)])
 
     def enqueue_future(self, n: int) -> None:
         from django.utils import timezone

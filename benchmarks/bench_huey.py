@@ -44,9 +44,9 @@ class System:
         for i in range(n):
             self.app.noop(i)
 
-    def enqueue_io(self, n: int) -> None:
+    def enqueue_io(self, n: int, marks) -> None:
         for i in range(n):
-            self.app.io(i)
+            self.app.io(str(marks), i)
 
     def enqueue_future(self, n: int) -> None:
         """Straight into the schedule table, as ``Huey.add_schedule`` does, but in one

@@ -50,9 +50,8 @@ class System:
 
     enqueue_many = enqueue_bulk
 
-    def enqueue_io(self, n: int) -> None:
-        for first in range(0, n, 10_000):
-            self.bench.io.batch_defer(*({"i": i} for i in range(first, min(n, first + 10_000))))
+    def enqueue_io(self, n: int, marks) -> None:
+        self.bench.io.batch_defer(*({"path": str(marks), "i": i} for i in range(n)))
 
     def enqueue_future(self, n: int) -> None:
         later = self.bench.noop.configure(schedule_in={"seconds": common.FAR_FUTURE_S})

@@ -38,6 +38,13 @@ def meet(key, parties):
     return [os.getpid(), threading.get_ident(), str(me)]
 
 
+@delayed_task()
+def pause(seconds):
+    """Sleep ``seconds``, then say which thread ran it."""
+    time.sleep(seconds)
+    return threading.get_ident()
+
+
 @delayed_task(retries=1)
 def hold(key):
     """Run until the test creates the note ``release-<key>``."""

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from autotask.execution.loop import Worker as WorkerLoop
 from autotask.models import Task, Worker
@@ -117,6 +117,19 @@ def test_timeout_and_cancel_in_a_busy_threaded_worker_touch_no_other_task(proces
     release("busy")
     assert holder.wait(timeout=60) == "busy"
     assert Task.objects.get(pk=holder.id).attempts == 1
+
+
+def test_a_batch_sized_from_quicker_runs_hands_its_rest_to_a_free_slot(processes):
+    """A claim sizes its batch from the last run's time: after a no-op, it takes every
+    stored task. When each of them is quick but together they last longer than a batch
+    should, the batch hands back its rest, and the free slot takes some."""
+    processes.worker(AUTOTASK_TEST_THREADS="2")
+    tasks.noop().wait(timeout=60)  # a quick run, so the next claim takes a full batch
+    with transaction.atomic():  # stored at once: one claim takes them all
+        handles = [te.pause(0.02) for _ in range(40)]  # 0.8 s in all, each under QUICK_TASK
+    wait_until(lambda: all(h.ready for h in handles), 120, "the tasks to run")
+    assert {h.status for h in handles} == {DONE}
+    assert len({h.result for h in handles}) == 2  # both threads ran some
 
 
 def test_a_lone_slot_leaves_at_most_one_batch_unrecorded_while_it_goes_on():

@@ -6,8 +6,9 @@ even inside a blocking call; the other slots run in threads of their own. The
 loop hands a slot a batch of claimed tasks (one, or several quick ones); the
 slot runs them in order and posts how they ended to the loop, which records
 them: every ``QUICK_TASK`` seconds while a batch lasts, and at its end. Once a
-run of a batch takes longer than that, the rest of the batch goes back
-(``unstarted``), for any free slot of any worker. While its tasks are quick, a
+run of a batch takes longer than that, or the batch as a whole twice as long (its
+size came from quicker runs), the rest of the batch goes back (``unstarted``),
+for any free slot of any worker. While its tasks are quick, a
 slot of several also gets its next batch ahead (``ahead``), claimed while it
 runs one, so that it goes on at once; a batch ahead that waits longer than
 ``AHEAD_HELD`` goes back.
@@ -165,6 +166,10 @@ class Slot:
                     ran, window = [], time.monotonic()
                 if worker.last_duration >= QUICK_TASK:
                     break  # not all quick: the rest go back, for any slot to take
+                if time.monotonic() - begun >= 2 * QUICK_TASK and index < len(batch) - 1:
+                    # Each run quick, but more of them than fit: the claim sized the batch from
+                    # quicker runs. Other slots may be free: the rest go back rather than wait here.
+                    break
                 if waker.news and index < len(batch) - 1 and time.monotonic() - begun >= OUTRANK_AFTER:
                     if self._outranked(batch[index + 1]):
                         break  # a task of higher priority was stored: the rest go back, it starts first

@@ -31,5 +31,6 @@ def mark(path, label):
 
 
 @app.task(name="io")
-def io(i):
+def io(path, i):
     time.sleep(0.020)
+    write_mark(path, f"io-{i}")

@@ -22,9 +22,10 @@ def mark(path, label):
 
 
 @delayed_task()
-def io(i):
-    """An I/O-bound task: waits 20 ms (as on a network call)."""
+def io(path, i):
+    """An I/O-bound task: waits 20 ms (as on a network call), then notes when it ended."""
     time.sleep(0.020)
+    write_mark(path, f"io-{i}")
 
 
 @delayed_task()

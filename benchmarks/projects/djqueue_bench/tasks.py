@@ -16,5 +16,6 @@ def mark(path, label):
 
 
 @task
-def io(i):
+def io(path, i):
     time.sleep(0.020)
+    write_mark(path, f"io-{i}")
