@@ -92,7 +92,9 @@ def build(
         task = stored_task(row["function"], alias, row["priority"], row["queue_name"], run_after)
     except ImportError as exc:
         raise TaskResultDoesNotExist(f"task {row['id']} can't be read here: {exc}") from exc
-    args, kwargs = serialization.loads_call(row["arguments"])  # JSON already: stored by plain_json
+    # The arguments the worker decoded for the call (``run.execute``: these are what the task
+    # gets, as Django's own backends pass a TaskResult's), or the row's (JSON already).
+    args, kwargs = row["call"] if "call" in row else serialization.loads_call(row["arguments"])
     return made(
         TaskResult,
         task=task,

@@ -61,7 +61,7 @@ def execute(task: dict[str, Any], call: Call, runnables: dict[str, Any]) -> Outc
         if runnable is None:  # imported once per process; only found ones are kept
             runnable = runnables[task["function"]] = definitions.runnable(task["function"])
         task["runnable"] = runnable
-        args, kwargs = serialization.loads_call(task["arguments"])
+        task["call"] = args, kwargs = serialization.loads_call(task["arguments"])  # for signal receivers too
     except (ImportError, ValueError) as exc:
         outcome = Outcome(ERROR, error_message=str(exc), exception_class=full_name(type(exc)))
     else:
