@@ -80,10 +80,9 @@ def send_robustly(signal: Signal, result: TaskResult) -> None:
             )
 
 
-# The backends' classes by alias, and this process's worker label, kept: a worker
-# sends two signals per task.
+# The backends' classes by alias, kept: a worker sends two signals per task, and
+# ``task_backends[alias]`` goes through Django's connection handler each time.
 _senders: dict[str, type] = {}
-_label: tuple[int, str] = (0, "")
 
 
 def _sender(alias: str) -> type:
@@ -100,12 +99,7 @@ def _forget_senders(setting: str, **kwargs: Any) -> None:
 
 
 def _worker_label() -> str:
-    """What the claim wrote into the row's worker column (host:pid)."""
-    global _label
-    pid = os.getpid()
-    if _label[0] != pid:  # a worker process is forked from the supervisor
-        _label = (pid, f"{queue.HOST}:{pid}")
-    return _label[1]
+    return f"{queue.HOST}:{os.getpid()}"  # what the claim wrote into the row's worker column
 
 
 # The result each task_started said in this worker, which its task_finished changes.
@@ -134,7 +128,7 @@ def _finished_result(row: dict[str, Any], status: str, outcome: Any) -> TaskResu
         return None
     errors = [results.error(outcome.exception_class, outcome.traceback)] if outcome.exception_class else []
     stored = outcome.result if status == DONE else None
-    value = serialization.loads(stored) if stored is not None and stored != "null" else None
+    value = serialization.loads(stored) if stored is not None and stored != "null" else None  # "null": None
     return results.evolve(
         started, status=results.STATUSES[status], finished_at=row["finished_at"], errors=errors, _return_value=value
     )

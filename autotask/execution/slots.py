@@ -6,8 +6,8 @@ even inside a blocking call; the other slots run in threads of their own. The
 loop hands a slot a batch of claimed tasks (one, or several quick ones); the
 slot runs them in order and posts how they ended to the loop, which records
 them: every ``QUICK_TASK`` seconds while a batch lasts, and at its end. Once a
-run of a batch takes longer than that, or the batch as a whole twice as long (its
-size came from quicker runs), the rest of the batch goes back (``unstarted``),
+run of a batch takes longer than that, or the batch as a whole ``BATCH_HELD`` times
+as long (its size came from quicker runs), the rest of the batch goes back (``unstarted``),
 for any free slot of any worker. While its tasks are quick, a
 slot of several also gets its next batch ahead (``ahead``), claimed while it
 runs one, so that it goes on at once; a batch ahead that waits longer than
@@ -49,6 +49,7 @@ QUICK_TASK = 0.05  # seconds: while tasks are this quick, a slot takes several a
 # than its own next task (then the rest go back, and the claim takes that one first).
 OUTRANK_AFTER = 0.005
 AHEAD_HELD = 2  # times QUICK_TASK: how long a batch claimed ahead may wait for its slot
+BATCH_HELD = 2  # times QUICK_TASK: how long a batch of quick runs may keep its other tasks
 
 
 class Slot:
@@ -166,7 +167,7 @@ class Slot:
                     ran, window = [], time.monotonic()
                 if worker.last_duration >= QUICK_TASK:
                     break  # not all quick: the rest go back, for any slot to take
-                if time.monotonic() - begun >= 2 * QUICK_TASK and index < len(batch) - 1:
+                if time.monotonic() - begun >= BATCH_HELD * QUICK_TASK and index < len(batch) - 1:
                     # Each run quick, but more of them than fit: the claim sized the batch from
                     # quicker runs. Other slots may be free: the rest go back rather than wait here.
                     break
