@@ -134,3 +134,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"autotask": {"handlers": ["console"], "level": os.environ.get("AUTOTASK_LOG_LEVEL", "WARNING")}},
 }
+if os.environ.get("AUTOTASK_TEST_DJANGO_TASKS_LOG"):  # the level of Django's task signals' log (either package's)
+    for name in ("django.tasks", "django_tasks"):
+        LOGGING["loggers"][name] = {"level": os.environ["AUTOTASK_TEST_DJANGO_TASKS_LOG"]}

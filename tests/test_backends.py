@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import enum
 import json
+import logging
 import os
 import signal
 import uuid
@@ -40,7 +41,7 @@ from autotask.models import Task as TaskRow
 from autotask.task import WAITING
 from autotask.tasks import DelayedTask
 
-from . import tasks, tasks_django
+from . import tasks, tasks_django, tasks_django_unheard
 from .conftest import wait_until
 from .models import Note
 
@@ -419,3 +420,45 @@ def test_signals_are_sent_in_the_process_where_it_happens_and_a_raising_receiver
     assert (after.status, after.return_value) == (SUCCESSFUL, 7)
     log = processes.log(worker)
     assert "a started receiver that raises" in log and "a finished receiver that raises" in log
+
+
+def test_a_signal_that_only_django_s_quiet_log_receiver_would_hear_is_not_sent():
+    from autotask.backends.compat import tasks_logger
+    from autotask.backends.execution import heard
+
+    own = [  # this module's receivers (tests.tasks_django), away for the test
+        (task_started, tasks_django.note_started, "tests.tasks_django.started"),
+        (task_finished, tasks_django.note_finished, "tests.tasks_django.finished"),
+    ]
+    for signal_, _, uid in own:
+        signal_.disconnect(dispatch_uid=uid)
+    level = tasks_logger.level
+    try:
+        tasks_logger.setLevel(logging.WARNING)
+        assert [len(s.receivers) for s in (task_enqueued, task_started, task_finished)] == [1, 1, 1]  # Django's
+        assert not heard(task_enqueued, logging.DEBUG)
+        assert not heard(task_started, logging.INFO) and not heard(task_finished, logging.INFO)
+        assert heard(task_finished, logging.ERROR)  # Django logs a failure at ERROR
+        with Received():  # a receiver of the project's hears every one
+            assert heard(task_enqueued, logging.DEBUG) and heard(task_started, logging.INFO)
+        tasks_logger.setLevel(logging.INFO)
+        assert heard(task_started, logging.INFO) and heard(task_finished, logging.INFO)
+        assert not heard(task_enqueued, logging.DEBUG)
+    finally:
+        tasks_logger.setLevel(level)
+        for signal_, receiver, uid in own:
+            signal_.connect(receiver, dispatch_uid=uid)
+
+
+@db
+def test_a_worker_whose_signals_nobody_hears_still_gives_a_task_its_context(processes):
+    processes.worker(AUTOTASK_TEST_DJANGO_TASKS_LOG="WARNING")
+    result = wait_finished(tasks_django_unheard.context_on_second_attempt.enqueue("unheard"))
+    # The worker sent neither signal of a run (only a failure's would be logged), and made
+    # the TaskContext's result all the same, on the first attempt and after the retry.
+    assert result.status == SUCCESSFUL
+    assert result.return_value == {"attempt": 2, "id": result.id, "sent": [False, False, True]}
+    assert list(Note.objects.filter(key="unheard").order_by("id").values_list("value", flat=True)) == [
+        "1 RUNNING", "2 RUNNING",
+    ]
+    assert [e.exception_class_path for e in result.errors] == ["builtins.RuntimeError"]

@@ -10,6 +10,7 @@ with ``AUTOTASK_EAGER`` it runs before ``enqueue`` returns (``autotask.eager``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from ..handle import DelayedTask
 from ..options import TaskOptions, check_queue_name
 from . import results
 from .compat import BaseTaskBackend, InvalidTask, Task, TaskResult, TaskResultStatus, task_enqueued
-from .execution import send_robustly
+from .execution import heard, send_robustly
 
 OPTION_NAMES = ("retries", "ttl", "timeout")
 MAX_ALIAS = 100  # the task row's ``backend`` column
@@ -120,7 +121,8 @@ class AutotaskBackend(BaseTaskBackend):
         )
         if signals.task_enqueued.receivers:
             signals.send_safely(signals.task_enqueued, task, DelayedTask(task_id))
-        send_robustly(task_enqueued, result)
+        if heard(task_enqueued, logging.DEBUG):
+            send_robustly(task_enqueued, result)
         if is_eager():  # run here and now (autotask.eager): the result of the finished task
             from .. import eager
 

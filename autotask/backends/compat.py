@@ -14,6 +14,8 @@ if find_spec("django.tasks") is not None:
     from django.tasks.backends.base import BaseTaskBackend
     from django.tasks.base import Task, TaskContext, TaskError, TaskResult, TaskResultStatus
     from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
+    from django.tasks.signals import log_task_enqueued, log_task_finished, log_task_started
+    from django.tasks.signals import logger as tasks_logger
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.json import normalize_json
 elif find_spec("django_tasks") is not None:
@@ -28,7 +30,15 @@ elif find_spec("django_tasks") is not None:
     )
     from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[no-redef]
     from django_tasks.exceptions import TaskResultDoesNotExist  # type: ignore[no-redef]
-    from django_tasks.signals import task_enqueued, task_finished, task_started  # type: ignore[no-redef]
+    from django_tasks.signals import (  # type: ignore[no-redef]
+        log_task_enqueued,
+        log_task_finished,
+        log_task_started,
+        task_enqueued,
+        task_finished,
+        task_started,
+    )
+    from django_tasks.signals import logger as tasks_logger  # type: ignore[no-redef]
     from django_tasks.utils import normalize_json  # type: ignore[no-redef]
 else:
     raise ImportError(
@@ -36,7 +46,11 @@ else:
         "django-tasks package (pip install 'autotask[django-tasks]', and 'django_tasks' in INSTALLED_APPS)"
     )
 
+# Django's own receiver of each of its task signals: it only logs, to ``tasks_logger``.
+LOG_RECEIVERS = {task_enqueued: log_task_enqueued, task_started: log_task_started, task_finished: log_task_finished}
+
 __all__ = [
-    "BaseTaskBackend", "InvalidTask", "Task", "TaskContext", "TaskError", "TaskResult", "TaskResultDoesNotExist",
-    "TaskResultStatus", "normalize_json", "task_backends", "task_enqueued", "task_finished", "task_started",
+    "LOG_RECEIVERS", "BaseTaskBackend", "InvalidTask", "Task", "TaskContext", "TaskError", "TaskResult",
+    "TaskResultDoesNotExist", "TaskResultStatus", "normalize_json", "task_backends", "task_enqueued", "task_finished",
+    "task_started", "tasks_logger",
 ]
