@@ -155,7 +155,9 @@ def scenario_drain_output(system: System, ctx: Context) -> dict:
 
 def scenario_scaleout(system: System, ctx: Context) -> dict:
     """No-op drain with 1, 2 and 4 worker processes (``--processes``): from the start mark to
-    the end mark or the last no-op's end in the table, whichever is later."""
+    the end mark or the last no-op's end in the table, whichever is later. ``pN_cores``: the
+    cores the workers and the database server kept busy meanwhile (``common.CpuSampler``);
+    ``p2_ceiling``: the speed-up the machine's cores allow two processes at one's cost."""
     n = ctx.drain_tasks or ctx.n(20_000, 2000)
     out: dict = {"tasks": n}
     for processes in (1, 2, 4):
@@ -166,14 +168,19 @@ def scenario_scaleout(system: System, ctx: Context) -> dict:
         system.enqueue_many(n)
         system.mark(marks, "end")
         worker = system.start_worker(ctx.log(f"scaleout-{processes}"), processes=processes)
+        cpu = common.CpuSampler(worker.pid)
         try:
             got = wait_marks(marks, ["start", "end"], timeout=max(120, n / 20), worker=worker)
             end = max(got["end"], system.last_finished(n, timeout=120))
         finally:
+            cpu.stop()
             stop(worker)
         out[f"p{processes}_tasks_per_s"] = round(n / (end - got["start"]), 1)
+        out[f"p{processes}_cores"] = cpu.cores(got["start"], end)  # the workers' and the server's
     for processes in (2, 4):
         out[f"p{processes}_speedup"] = round(out[f"p{processes}_tasks_per_s"] / out["p1_tasks_per_s"], 2)
+    if out["p1_cores"]:  # what the machine's cores allow 2 processes, at one's cost per task
+        out["p2_ceiling"] = round(min(2, (os.cpu_count() or 1) / out["p1_cores"]), 2)
     system.reset()
     return out
 

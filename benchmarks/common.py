@@ -24,6 +24,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -187,6 +188,58 @@ def wait_until(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout:.0f} s for {what}")
         time.sleep(0.05)
+
+
+class CpuSampler:
+    """The CPU time a worker's process group and the local PostgreSQL server have used, read
+    from /proc every ``every`` seconds in a thread (Linux): ``cores(t0, t1)`` is how many
+    cores they kept busy between two epoch times. Both share the machine's cores, so the
+    most N worker processes can drain is about min(N, cores on the machine / cores(one))
+    times what one drains."""
+
+    def __init__(self, pgid: int, every: float = 0.1) -> None:
+        self.pgid, self.every = pgid, every
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._cpu()))
+            self._stop.wait(self.every)
+
+    def _cpu(self) -> float:
+        total = 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    stat = f.read()
+            except OSError:  # gone meanwhile
+                continue
+            name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if name == "postgres":  # with its ended children (connections): the postmaster's
+                total += sum(int(value) for value in fields[11:15])
+            elif int(fields[2]) == self.pgid:
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cores(self, t0: float, t1: float) -> float | None:
+        def at(t: float) -> float:
+            before = [s for s in self.samples if s[0] <= t] or self.samples[:1]
+            after = [s for s in self.samples if s[0] >= t] or self.samples[-1:]
+            (ta, ca), (tb, cb) = before[-1], after[0]
+            return ca if tb == ta else ca + (cb - ca) * (t - ta) / (tb - ta)
+
+        if len(self.samples) < 2 or t1 <= t0:
+            return None
+        return round((at(t1) - at(t0)) / (t1 - t0), 2)
 
 
 # -- statistics ----------------------------------------------------------------------

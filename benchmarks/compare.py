@@ -11,6 +11,7 @@ each figure and HEAD's ratio to BASE. HEAD defaults to the work tree as it is
     python3 benchmarks/compare.py 012d157                   # enqueue and drain on SQLite, 3 rounds
     python3 benchmarks/compare.py 012d157 --db sqlite,postgresql --rounds 5 --scenarios enqueue,drain,latency
     python3 benchmarks/compare.py 012d157 --db postgresql --scenarios drain,priority_latency
+    python3 benchmarks/compare.py 012d157 --db postgresql --scenarios scaleout
 
 Each commit gets a virtualenv under ``--cache-dir`` (``pip install <tree> psycopg[binary]``,
 kept per commit hash; the work tree's is installed again on every run). PostgreSQL as for
@@ -35,6 +36,8 @@ FIGURES = {  # scenario -> (figure, higher is better)
     "backlog": [("tasks_per_s", True)],
     "priority_latency": [("p50_ms", False), ("p95_ms", False)],
     "io_drain": [("pct_of_limit", True)],
+    "scaleout": [("p1_tasks_per_s", True), ("p2_tasks_per_s", True), ("p2_speedup", True), ("p4_speedup", True),
+                 ("p1_cores", False), ("p2_ceiling", True)],
 }
 
 

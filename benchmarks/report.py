@@ -45,6 +45,8 @@ ROWS = [
     ("I/O drain, Celery's threads pool: tasks/s", ("io_drain_threads", "tasks_per_s"), None),
     ("scale-out: drain tasks/s, 2 processes", ("scaleout", "p2_tasks_per_s"), None),
     ("scale-out: speed-up over 1 process, 2 proc., x", ("scaleout", "p2_speedup"), None),
+    ("scale-out: cores busy with 1 process (+ server)", ("scaleout", "p1_cores"), None),
+    ("scale-out: speed-up the cores allow 2 proc., x", ("scaleout", "p2_ceiling"), None),
     ("scale-out: drain tasks/s, 4 processes", ("scaleout", "p4_tasks_per_s"), None),
     ("scale-out: speed-up over 1 process, 4 proc., x", ("scaleout", "p4_speedup"), None),
     ("drain, 10 lines + 2 records a task, output on: tasks/s", ("drain_output", "on_tasks_per_s"), None),
