@@ -4,11 +4,11 @@ Runs in a Django 6 virtualenv with autotask (Python 3.12+). The same project,
 database and workers (``manage.py run_autotask``) as bench_autotask.py; the
 tasks are Django's ``@task`` functions of ``projects/autotask_bench/tasks_django.py``,
 stored with ``.enqueue()`` through ``autotask.backends.AutotaskBackend``.
-The ``drain_decorator`` scenario drains ``@delayed_task`` no-ops in this same
-virtualenv, for the ratio of the two paths on one Python and one Django;
-``drain_quiet_log`` drains the django.tasks no-ops with the ``django.tasks``
-logger at WARNING in the worker, which tells Django's own log receivers' share
-of the difference from autotask's.
+The ``paths`` scenario drains, side by side, the django.tasks no-ops,
+``@delayed_task`` no-ops in this same virtualenv (the ratio of the two paths
+on one Python and one Django), and the django.tasks no-ops with the
+``django.tasks`` logger at WARNING in the worker, which tells Django's own log
+receivers' share of the difference from autotask's.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class System(DecoratorSystem):
 
 
 class DecoratorPath(System):
-    """The same virtualenv and worker, @delayed_task's calls (the drain_decorator scenario)."""
+    """The same virtualenv and worker, @delayed_task's calls (in the paths scenario)."""
 
     enqueue_many = DecoratorSystem.enqueue_many
 
@@ -63,13 +63,43 @@ class QuietDjangoLog(System):
         return super().start_worker(log, *args, BENCH_DJANGO_TASKS_LOG="WARNING", **env)
 
 
-def scenario_drain_quiet_log(system: System, ctx: common.Context) -> dict:
-    return common.scenario_drain(QuietDjangoLog(system), ctx)
+PATH_ROUNDS = 5  # rounds of the three drains side by side (1 with --quick)
 
 
-def scenario_drain_decorator(system: System, ctx: common.Context) -> dict:
-    return common.scenario_drain(DecoratorPath(system), ctx)
+def scenario_paths(system: System, ctx: common.Context) -> dict:
+    """The django.tasks drain against @delayed_task's, and with the quiet log, side by side.
+
+    Drains here move by 10-30% from one minute to the next: three drains timed minutes
+    apart (one scenario each) gave ratios that said more about the machine than about
+    the paths. Each round drains the same number of no-ops through each path, in an order
+    that turns round by round; a ratio is the median of the rounds' ratios."""
+    paths = {"django_tasks": system, "decorator": DecoratorPath(system), "quiet_log": QuietDjangoLog(system)}
+    system.reset()
+    common.settle(system)
+    n = ctx.drain_tasks or ctx.n(10_000, 2000)
+    rounds: list[dict[str, float]] = []
+    for index in range(ctx.n(PATH_ROUNDS, 1)):
+        names = list(paths)
+        names = names[index % 3:] + names[:index % 3]
+        figures = {}
+        for name in names:
+            system.reset()
+            common.settle(system)
+            figures[name] = common.drain_once(paths[name], ctx, n, "paths")["tasks_per_s"]
+        rounds.append(figures)
+    system.reset()
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    return {
+        "tasks": n,
+        "rounds": rounds,
+        **{f"{name}_tasks_per_s": median([r[name] for r in rounds]) for name in paths},
+        "decorator_ratio": round(median([r["django_tasks"] / r["decorator"] for r in rounds]), 2),
+        "quiet_log_ratio": round(median([r["quiet_log"] / r["decorator"] for r in rounds]), 2),
+    }
 
 
 if __name__ == "__main__":
-    common.main(System, {"drain_decorator": scenario_drain_decorator, "drain_quiet_log": scenario_drain_quiet_log})
+    common.main(System, {"paths": scenario_paths})

@@ -327,7 +327,7 @@ DRAIN_SECONDS = 2.0  # a measured drain lasts about this long: a 0.1 s window is
 DRAIN_MAX = 20_000
 
 
-def _drain(system, ctx: Context, n: int, name: str) -> dict:
+def drain_once(system, ctx: Context, n: int, name: str) -> dict:
     marks = ctx.marks_file(name)
     system.mark(marks, "start")
     system.enqueue_many(n)
@@ -358,13 +358,13 @@ def scenario_drain(system, ctx: Context) -> dict:
     probe_n = ctx.n(2000, 500)
     system.reset()
     settle(system)
-    probe = _drain(system, ctx, probe_n, "drain")
+    probe = drain_once(system, ctx, probe_n, "drain")
     ctx.drain_tasks = max(probe_n, min(ctx.n(DRAIN_MAX, 2000), int(probe["tasks_per_s"] * DRAIN_SECONDS) // 1000 * 1000))
     runs = []
     for _ in range(ctx.n(3, 1)):
         system.reset()
         settle(system)
-        run = _drain(system, ctx, ctx.drain_tasks, "drain")
+        run = drain_once(system, ctx, ctx.drain_tasks, "drain")
         run.update(system.extra_drain_figures())
         runs.append(run)
     system.reset()
@@ -382,7 +382,7 @@ def scenario_backlog(system, ctx: Context) -> dict:
     runs: list[dict] = []
     while len(runs) < ctx.n(3, 1) and not (runs and runs[0]["seconds"] > 10):
         settle(system)
-        runs.append(_drain(system, ctx, ctx.drain_tasks or ctx.n(2000, 500), "backlog"))
+        runs.append(drain_once(system, ctx, ctx.drain_tasks or ctx.n(2000, 500), "backlog"))
     out = dict(_median_run(runs), not_due=future, store_not_due_s=round(stored, 1))
     system.reset()
     return out

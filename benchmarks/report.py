@@ -75,8 +75,8 @@ DJANGO_COLUMNS = [
 DJANGO_ROWS = [
     ("enqueue: task.enqueue(), µs", ("enqueue", "single_us"), "lower"),
     ("drain: tasks/s (start to end mark)", ("drain", "tasks_per_s"), "higher"),
-    ("drain ÷ autotask's @delayed_task drain (same venv)", ("decorator_ratio",), None),
-    ("same, django.tasks logger at WARNING in the worker", ("quiet_log_ratio",), None),
+    ("drain ÷ autotask's @delayed_task drain (same venv)", ("paths", "decorator_ratio"), None),
+    ("same, django.tasks logger at WARNING in the worker", ("paths", "quiet_log_ratio"), None),
     ("pickup, idle worker: p50 ms (in task)", ("latency", "in_task", "p50_ms"), "lower"),
     ("pickup, idle worker: p95 ms (in task)", ("latency", "in_task", "p95_ms"), "lower"),
     ("after the quiet period: 1st task ms (in task)", ("idle", "first_ms"), "lower"),
@@ -103,10 +103,6 @@ def _get(result: dict, path: tuple) -> float | str | None:
         return "n/a"
     if path == ("backlog_ratio",):
         a, b = _get(result, ("backlog", "tasks_per_s")), _get(result, ("drain", "tasks_per_s"))
-        return round(a / b, 2) if isinstance(a, float) and isinstance(b, float) else None
-    if path in (("decorator_ratio",), ("quiet_log_ratio",)):
-        drain = "drain" if path == ("decorator_ratio",) else "drain_quiet_log"
-        a, b = _get(result, (drain, "tasks_per_s")), _get(result, ("drain_decorator", "tasks_per_s"))
         return round(a / b, 2) if isinstance(a, float) and isinstance(b, float) else None
     value = result
     for key in path:

@@ -28,10 +28,11 @@ Django's tasks framework gets a table of its own: autotask_django (Django's ``@t
 through ``autotask.backends.AutotaskBackend``, the same project and ``run_autotask``
 workers as autotask) beside django-tasks-db (``db_worker``) and dj_queue, all on
 Django 6, compared on enqueue (``task.enqueue()``), drain and pickup; its row "drain
-÷ @delayed_task drain" divides by a drain of ``@delayed_task`` no-ops in the same
-virtualenv (``drain_decorator``), and the row below it does the same for a drain with
-the ``django.tasks`` logger at WARNING in the worker (``drain_quiet_log``): Django's
-own log receivers' share of the difference.
+÷ @delayed_task drain" is the median ratio of five rounds that each drain the same
+no-ops through ``@task`` and through ``@delayed_task`` in the same virtualenv, side by
+side (``paths``), and the row below it does the same for a drain with the
+``django.tasks`` logger at WARNING in the worker: Django's own log receivers' share
+of the difference.
 
 It prints the tables and writes every figure to benchmarks/results.json (or
 ``--out``). It reports, never asserts: a system or scenario that fails is shown
@@ -166,7 +167,7 @@ AUTOTASK_DJANGO = {
     "runner": "bench_autotask_django.py",
     "dbs": ["sqlite", "postgresql"],
     "python312": True,
-    "only_scenarios": ["latency", "enqueue", "drain", "drain_decorator", "drain_quiet_log"],
+    "only_scenarios": ["latency", "enqueue", "drain", "paths"],
 }
 # autotask on Celery (AUTOTASK_ENGINE = "celery"): the same project, run by Celery workers with
 # Celery's defaults on the same Redis as plain Celery; compared with plain Celery's rows.

@@ -450,9 +450,53 @@ def test_a_signal_that_only_django_s_quiet_log_receiver_would_hear_is_not_sent()
             signal_.connect(receiver, dispatch_uid=uid)
 
 
+def test_a_record_that_no_handler_would_write_counts_as_unheard(settings):
+    from django.utils.log import RequireDebugFalse, RequireDebugTrue
+
+    from autotask.backends.execution import emitted
+    from autotask.execution.capture import OutputHandler
+
+    def chain(*handlers, propagate=True, tasks_level=logging.NOTSET):
+        """Loggers of their own, like 'django.tasks' under 'django' (Django's default
+        LOGGING gives it ``handlers``) under a root logger without handlers."""
+        root = logging.RootLogger(logging.WARNING)
+        django_ = logging.Logger("django", logging.INFO)
+        django_.parent, django_.handlers, django_.propagate = root, list(handlers), propagate
+        tasks_ = logging.Logger("django.tasks", tasks_level)
+        tasks_.parent = django_
+        return tasks_
+
+    def handler(level, *filters):
+        made = logging.NullHandler(level)
+        for item in filters:
+            made.addFilter(item)
+        return made
+
+    console = handler(logging.INFO, RequireDebugTrue())  # Django's default LOGGING
+    mail_admins = handler(logging.ERROR, RequireDebugFalse())
+    settings.DEBUG = False
+    assert not emitted(chain(console, mail_admins), logging.INFO)
+    assert emitted(chain(console, mail_admins), logging.ERROR)  # to the admins
+    settings.DEBUG = True
+    assert emitted(chain(console, mail_admins), logging.INFO)  # to the console
+    settings.DEBUG = False
+    assert not emitted(chain(console, mail_admins, tasks_level=logging.WARNING), logging.ERROR - 1)
+    assert emitted(chain(console, handler(logging.INFO)), logging.INFO)  # a handler without filters
+    assert not emitted(chain(console, mail_admins, OutputHandler(logging.INFO)), logging.INFO)  # never a run's output
+    assert emitted(chain(console, handler(logging.INFO, lambda record: False)), logging.INFO)  # any other filter may pass
+    # No handler on the way up: logging's last resort writes WARNING and above.
+    assert not emitted(chain(propagate=False), logging.INFO)
+    assert emitted(chain(propagate=False), logging.WARNING)
+    disabled = chain(handler(logging.DEBUG))
+    disabled.disabled = True
+    assert not emitted(disabled, logging.ERROR)
+
+
 @db
-def test_a_worker_whose_signals_nobody_hears_still_gives_a_task_its_context(processes):
-    processes.worker(AUTOTASK_TEST_DJANGO_TASKS_LOG="WARNING")
+@pytest.mark.parametrize("level", ["WARNING", "default"])
+def test_a_worker_whose_signals_nobody_hears_still_gives_a_task_its_context(processes, level):
+    # 'default': Django's default LOGGING, with DEBUG = False (as in tests/settings.py).
+    processes.worker(AUTOTASK_TEST_DJANGO_TASKS_LOG=level if level != "default" else "")
     result = wait_finished(tasks_django_unheard.context_on_second_attempt.enqueue("unheard"))
     # The worker sent neither signal of a run (only a failure's would be logged), and made
     # the TaskContext's result all the same, on the first attempt and after the retry.

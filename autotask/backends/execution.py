@@ -20,10 +20,14 @@ import os
 import uuid
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import Signal, receiver
+from django.utils.log import RequireDebugFalse, RequireDebugTrue
 
 from .. import definitions, queue, serialization
+from ..execution.capture import OutputHandler
 from ..handle import current_task
 from ..retry import DEFAULT
 from ..task import CANCELLED, DONE, ERROR, RUNNING
@@ -36,12 +40,16 @@ logger = logging.getLogger(__name__)
 class DjangoTask:
     """What a worker runs for a row stored through ``AutotaskBackend`` (a ``definitions.Runnable``)."""
 
-    __slots__ = ("path", "task")
+    __slots__ = ("path", "task", "call")
     retry_policy = DEFAULT  # the number of retries comes with each row (the backend's OPTIONS)
 
     def __init__(self, path: str, task: Task) -> None:
         self.path = path
         self.task = task
+        # Task.call runs an async def function to completion (asgiref's async_to_sync); it
+        # asks which one it has on every call (2 us, 40 times the call of a no-op): once here.
+        plain = type(task).call is Task.call and not iscoroutinefunction(task.func)
+        self.call = task.func if plain else task.call
 
     @property
     def sender(self) -> Task:
@@ -68,8 +76,7 @@ class DjangoTask:
             # What its task_started said, in the worker (a runner process reads it).
             result = _started.get(handle.id) or results.read(handle.id, task.backend)
             args = [TaskContext(task_result=result), *args]
-        # Task.call runs an async def function to completion (asgiref's async_to_sync).
-        return results.plain_json(task.call(*args, **kwargs))
+        return results.plain_json(self.call(*args, **kwargs))
 
 
 def adapter(path: str, obj: Any) -> DjangoTask | None:
@@ -78,12 +85,13 @@ def adapter(path: str, obj: Any) -> DjangoTask | None:
 
 def heard(signal: Signal, level: int) -> bool:
     """Whether sending ``signal`` could do anything: it has a receiver other than Django's
-    own (``compat.LOG_RECEIVERS``), or the logger of Django's own would take a record at
-    ``level`` (the level it logs this send at).
+    own (``compat.LOG_RECEIVERS``), or a record that Django's own logs at ``level`` (the
+    level of this send) could be written (``emitted``).
 
-    Django's receiver only logs: with its logger at WARNING (the docs' advice for busy
-    workers) and no receiver of the project's, a send and its ``TaskResult`` cost a worker
-    about 11 us a task for nothing (a plain no-op task costs it 50-90 us)."""
+    Django's receiver only logs: at Django's default ``LOGGING`` with ``DEBUG = False``,
+    or with its logger at WARNING, and no receiver of the project's, the two sends of a
+    run with their ``TaskResult`` and records cost a worker about 27 us a task for nothing
+    (a plain no-op task costs it 50-90 us)."""
     receivers = signal.receivers
     if not receivers:
         return False
@@ -93,7 +101,44 @@ def heard(signal: Signal, level: int) -> bool:
         own = receivers[0][0][0] == id(LOG_RECEIVERS[signal])
     except (IndexError, KeyError, TypeError):  # another layout: send, as Django would
         return True
-    return not own or tasks_logger.isEnabledFor(level)
+    return not own or emitted(tasks_logger, level)
+
+
+def emitted(log: logging.Logger, level: int) -> bool:
+    """Whether a record of ``level`` from ``log`` could be written: the walk of
+    ``Logger.callHandlers`` up the loggers, without making the record. Of filters only
+    Django's ``RequireDebugTrue`` and ``RequireDebugFalse`` are evaluated (they read only
+    ``settings.DEBUG``); any other filter might pass it. Django's default ``LOGGING``
+    writes its ``INFO`` records only with ``DEBUG = True`` (to the console), and a
+    run's output never takes the records of Django's tasks framework (``capture.py``).
+    About 1 us: it runs twice a task."""
+    if log.disabled or not log.isEnabledFor(level) or (log.filters and not _may_pass(log.filters)):
+        return False
+    found = False
+    current: logging.Logger | None = log
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level and (not handler.filters or _may_pass(handler.filters)):
+                if type(handler) is not OutputHandler or handler.takes(log.name):
+                    return True
+        current = current.parent if current.propagate else None  # type: ignore[assignment]
+    last = logging.lastResort  # what logging writes to when no logger on the way has a handler
+    return not found and last is not None and level >= last.level
+
+
+def _may_pass(filters: list[Any]) -> bool:
+    global _debug
+    if _debug is None:
+        _debug = bool(settings.DEBUG)  # settings' attributes cost half a microsecond each
+    for item in filters:
+        kind = type(item)
+        if (kind is RequireDebugTrue and not _debug) or (kind is RequireDebugFalse and _debug):
+            return False
+    return True
+
+
+_debug: bool | None = None  # settings.DEBUG, read once (and again when it changes)
 
 
 def send_robustly(signal: Signal, result: TaskResult) -> None:
@@ -119,9 +164,12 @@ def _sender(alias: str) -> type:
 
 
 @receiver(setting_changed)
-def _forget_senders(setting: str, **kwargs: Any) -> None:
+def _forget_settings(setting: str, **kwargs: Any) -> None:
+    global _debug
     if setting == "TASKS":
         _senders.clear()
+    elif setting == "DEBUG":
+        _debug = None
 
 
 def _worker_label() -> str:

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 _local = threading.local()
 _installed_streams: tuple[Any, Any] | None = None  # our sys.stdout and sys.stderr, once installed
-_handler: _Handler | None = None
+_handler: OutputHandler | None = None
 _flusher: _Flusher | None = None
 _fd_mode: _FdReader | None = None  # in a runner process: the reader of fds 1 and 2
 _start_lock = threading.Lock()
@@ -171,15 +171,20 @@ class _Stream:
 _NOT_OUTPUT = ("autotask.", "django.tasks.", "django_tasks.")
 
 
-class _Handler(logging.Handler):
+class OutputHandler(logging.Handler):
     """Adds a capturing thread's log records to its run (in a runner: writes them to fd 2)."""
+
+    @staticmethod
+    def takes(logger_name: str) -> bool:
+        """Whether a record of this logger can be a run's output."""
+        return not (logger_name + ".").startswith(_NOT_OUTPUT)  # these loggers and their children
 
     def handle(self, record: logging.LogRecord) -> bool:
         # Every record of the process comes here, most from no run (the worker's own):
         # those go no further (no filters, no lock).
         if _fd_mode is None and getattr(_local, "capture", None) is None:
             return False
-        if (record.name + ".").startswith(_NOT_OUTPUT):  # these loggers and their children
+        if not self.takes(record.name):
             return False
         return super().handle(record)
 
@@ -210,7 +215,7 @@ def _install() -> None:
                 sys.stderr = _Stream(sys.stderr)
             _installed_streams = (sys.stdout, sys.stderr)
         if _handler is None:
-            _handler = _Handler(_level())
+            _handler = OutputHandler(_level())
             _handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             root = logging.getLogger()
             if not root.handlers:
