@@ -433,6 +433,7 @@ def test_a_signal_that_only_django_s_quiet_log_receiver_would_hear_is_not_sent()
     for signal_, _, uid in own:
         signal_.disconnect(dispatch_uid=uid)
     level = tasks_logger.level
+    writer = logging.NullHandler(logging.INFO)  # a handler that writes INFO records
     try:
         tasks_logger.setLevel(logging.WARNING)
         assert [len(s.receivers) for s in (task_enqueued, task_started, task_finished)] == [1, 1, 1]  # Django's
@@ -442,9 +443,11 @@ def test_a_signal_that_only_django_s_quiet_log_receiver_would_hear_is_not_sent()
         with Received():  # a receiver of the project's hears every one
             assert heard(task_enqueued, logging.DEBUG) and heard(task_started, logging.INFO)
         tasks_logger.setLevel(logging.INFO)
+        tasks_logger.addHandler(writer)
         assert heard(task_started, logging.INFO) and heard(task_finished, logging.INFO)
         assert not heard(task_enqueued, logging.DEBUG)
     finally:
+        tasks_logger.removeHandler(writer)
         tasks_logger.setLevel(level)
         for signal_, receiver, uid in own:
             signal_.connect(receiver, dispatch_uid=uid)
