@@ -13,6 +13,8 @@ receivers' share of the difference from autotask's.
 
 from __future__ import annotations
 
+from statistics import median
+
 import common
 from bench_autotask import System as DecoratorSystem
 
@@ -74,13 +76,11 @@ def scenario_paths(system: System, ctx: common.Context) -> dict:
     the paths. Each round drains the same number of no-ops through each path, in an order
     that turns round by round; a ratio is the median of the rounds' ratios."""
     paths = {"django_tasks": system, "decorator": DecoratorPath(system), "quiet_log": QuietDjangoLog(system)}
-    system.reset()
-    common.settle(system)
     n = ctx.drain_tasks or ctx.n(10_000, 2000)
     rounds: list[dict[str, float]] = []
     for index in range(ctx.n(PATH_ROUNDS, 1)):
         names = list(paths)
-        names = names[index % 3:] + names[:index % 3]
+        names = names[index % len(names):] + names[:index % len(names)]
         figures = {}
         for name in names:
             system.reset()
@@ -88,10 +88,6 @@ def scenario_paths(system: System, ctx: common.Context) -> dict:
             figures[name] = common.drain_once(paths[name], ctx, n, "paths")["tasks_per_s"]
         rounds.append(figures)
     system.reset()
-
-    def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
     return {
         "tasks": n,
         "rounds": rounds,

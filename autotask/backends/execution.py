@@ -104,6 +104,9 @@ def heard(signal: Signal, level: int) -> bool:
     return not own or emitted(tasks_logger, level)
 
 
+_debug: bool | None = None  # settings.DEBUG, read once (and again when it changes)
+
+
 def emitted(log: logging.Logger, level: int) -> bool:
     """Whether a record of ``level`` from ``log`` could be written: the walk of
     ``Logger.callHandlers`` up the loggers, without making the record. Of filters only
@@ -136,9 +139,6 @@ def _may_pass(filters: list[Any]) -> bool:
         if (kind is RequireDebugTrue and not _debug) or (kind is RequireDebugFalse and _debug):
             return False
     return True
-
-
-_debug: bool | None = None  # settings.DEBUG, read once (and again when it changes)
 
 
 def send_robustly(signal: Signal, result: TaskResult) -> None:
