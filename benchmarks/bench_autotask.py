@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from statistics import median
 
 import common
 from common import PROJECTS, Context, start, stop, summary_ms, wait_marks
@@ -153,32 +154,49 @@ def scenario_drain_output(system: System, ctx: Context) -> dict:
     return out
 
 
+SCALEOUT_ROUNDS = 3  # rounds of the 1, 2 and 4 process drains (1 with --quick)
+PRIORITY_DRAINS = 3  # drains during which priority-100 marks are stored (1 with --quick)
+
+
+def _scaleout_drain(system: System, ctx: Context, n: int, processes: int) -> tuple[float, float]:
+    """One no-op drain by ``processes`` worker processes: its tasks/s, and the cores the
+    workers and the database server kept busy meanwhile (``common.CpuSampler``)."""
+    system.reset()
+    common.settle(system)
+    marks = ctx.marks_file(f"scaleout-{processes}")
+    system.mark(marks, "start")
+    system.enqueue_many(n)
+    system.mark(marks, "end")
+    worker = system.start_worker(ctx.log(f"scaleout-{processes}"), processes=processes)
+    cpu = common.CpuSampler(worker.pid)
+    try:
+        got = wait_marks(marks, ["start", "end"], timeout=max(120, n / 20), worker=worker)
+        end = max(got["end"], system.last_finished(n, timeout=120))  # from the start mark to the last no-op's end
+    finally:
+        cpu.stop()
+        stop(worker)
+    return n / (end - got["start"]), cpu.cores(got["start"], end)
+
+
 def scenario_scaleout(system: System, ctx: Context) -> dict:
-    """No-op drain with 1, 2 and 4 worker processes (``--processes``): from the start mark to
-    the end mark or the last no-op's end in the table, whichever is later. ``pN_cores``: the
-    cores the workers and the database server kept busy meanwhile (``common.CpuSampler``);
-    ``p2_ceiling``: the speed-up the machine's cores allow two processes at one's cost."""
+    """No-op drain with 1, 2 and 4 worker processes (``--processes``), side by side: each round
+    drains the same number with each, in an order that turns round by round. ``pN_tasks_per_s``
+    and ``pN_cores`` (the cores the workers and the database server kept busy) are medians of
+    the rounds, ``pN_speedup`` the median of the rounds' ratios (drains here move by 10-30% from
+    one minute to the next); ``p2_ceiling``: the speed-up the machine's cores allow two
+    processes at one's cost per task."""
     n = ctx.drain_tasks or ctx.n(20_000, 2000)
-    out: dict = {"tasks": n}
-    for processes in (1, 2, 4):
-        system.reset()
-        common.settle(system)
-        marks = ctx.marks_file(f"scaleout-{processes}")
-        system.mark(marks, "start")
-        system.enqueue_many(n)
-        system.mark(marks, "end")
-        worker = system.start_worker(ctx.log(f"scaleout-{processes}"), processes=processes)
-        cpu = common.CpuSampler(worker.pid)
-        try:
-            got = wait_marks(marks, ["start", "end"], timeout=max(120, n / 20), worker=worker)
-            end = max(got["end"], system.last_finished(n, timeout=120))
-        finally:
-            cpu.stop()
-            stop(worker)
-        out[f"p{processes}_tasks_per_s"] = round(n / (end - got["start"]), 1)
-        out[f"p{processes}_cores"] = cpu.cores(got["start"], end)  # the workers' and the server's
+    counts = [1, 2, 4]
+    rounds: list[dict[int, tuple[float, float]]] = []
+    for index in range(ctx.n(SCALEOUT_ROUNDS, 1)):
+        order = counts[index % len(counts):] + counts[:index % len(counts)]
+        rounds.append({processes: _scaleout_drain(system, ctx, n, processes) for processes in order})
+    out: dict = {"tasks": n, "rounds": len(rounds)}
+    for processes in counts:
+        out[f"p{processes}_tasks_per_s"] = round(median(r[processes][0] for r in rounds), 1)
+        out[f"p{processes}_cores"] = round(median(r[processes][1] for r in rounds), 2)
     for processes in (2, 4):
-        out[f"p{processes}_speedup"] = round(out[f"p{processes}_tasks_per_s"] / out["p1_tasks_per_s"], 2)
+        out[f"p{processes}_speedup"] = round(median(r[processes][0] / r[1][0] for r in rounds), 2)
     if out["p1_cores"]:  # what the machine's cores allow 2 processes, at one's cost per task
         out["p2_ceiling"] = round(min(2, (os.cpu_count() or 1) / out["p1_cores"]), 2)
     system.reset()
@@ -186,29 +204,35 @@ def scenario_scaleout(system: System, ctx: Context) -> dict:
 
 
 def scenario_priority_latency(system: System, ctx: Context) -> dict:
-    """Pickup of priority-100 tasks stored while 10,000 no-op tasks (priority 0) drain: one worker
-    with the default settings; marks stored 20-40 ms apart until the no-ops' end mark has run."""
+    """Pickup of priority-100 tasks stored while 10,000 no-op tasks (priority 0) drain, over
+    ``PRIORITY_DRAINS`` drains: one worker with the default settings; marks stored 20-40 ms
+    apart until the no-ops' end mark has run."""
     n = ctx.n(10_000, 2000)
     system.reset()
     worker, marks = common._warm_worker(system, ctx, "priority")
     urgent = system.tasks.mark.using(priority=100)
-    sent: list[tuple[str, float]] = []
+    during: list[float] = []
+    sent = 0
     try:
-        system.enqueue_many(n)
-        system.mark(marks, "end")
-        while "end" not in common.read_marks(marks) and len(sent) < 500:
-            label = f"urgent{len(sent)}"
-            sent.append((label, time.time()))
-            urgent(str(marks), label)
-            time.sleep(random.uniform(0.02, 0.04))
-        got = wait_marks(marks, [label for label, _ in sent] + ["end"], timeout=120, worker=worker)
+        for drain in range(ctx.n(PRIORITY_DRAINS, 1)):
+            end, stored = f"end{drain}", []
+            system.enqueue_many(n)
+            system.mark(marks, end)
+            while end not in common.read_marks(marks) and len(stored) < 500:
+                label = f"urgent{drain}-{len(stored)}"
+                stored.append((label, time.time()))
+                urgent(str(marks), label)
+                time.sleep(random.uniform(0.02, 0.04))
+            got = wait_marks(marks, [label for label, _ in stored] + [end], timeout=120, worker=worker)
+            # picked up while the drain went on:
+            during += [got[label] - t0 for label, t0 in stored if got[label] < got[end]]
+            sent += len(stored)
     finally:
         stop(worker)
-    during = [got[label] - t0 for label, t0 in sent if got[label] < got["end"]]  # picked up while the drain went on
     system.reset()
     if not during:
         raise RuntimeError("the drain ended before a priority task was stored")
-    return {"drained": n, "sent": len(sent), **common.summary_ms(during)}
+    return {"drained": n, "drains": ctx.n(PRIORITY_DRAINS, 1), "sent": sent, **common.summary_ms(during)}
 
 
 def scenario_dependencies(system: System, ctx: Context) -> dict:
