@@ -36,7 +36,6 @@ def test_lock_conflicts_are_retried_and_other_errors_are_not():
     assert db.is_transient_error(OperationalError("(1213, 'Deadlock found when trying to get lock')"))
 
 
-
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_registers_while_another_process_writes_to_sqlite():
@@ -68,6 +67,7 @@ def test_a_worker_registers_while_another_process_writes_to_sqlite():
         with connection.execute_wrapper(write_between):
             worker.register()
     finally:
+        other.execute("DROP TABLE other_writer")
         other.close()
     assert wrote == ["database is locked"]
     assert WorkerRow.objects.filter(pk=worker.identity.id).exists()
