@@ -38,9 +38,9 @@ from django.db.models import F
 
 from .. import db, engine, serialization, stats, timeutil
 from ..exceptions import CancelRequested, Interrupt, TimeLimitExceeded
-from ..queue import CLAIM_FIELDS, Outcome, WorkerIdentity, cancel_requested
+from ..queue import CLAIM_FIELDS, Outcome, WorkerIdentity, cancel_requested, register_worker
 from ..queue import handover
-from ..queue.sql import HOST, RowReader, adapters, column_namer, models, row_reader
+from ..queue.sql import RowReader, adapters, column_namer, models, row_reader
 from ..task import DONE, QUEUED, RUNNING, WAITING
 from . import interrupts, outcomes, run
 from .heartbeat import CANCEL_CHECK
@@ -228,16 +228,7 @@ class Executor:
             self._watch.start()
 
     def _register(self) -> None:
-        now = timeutil.now()
-
-        def attempt() -> None:
-            with db.write_transaction(self.using):
-                models().Worker.objects.using(self.using).update_or_create(
-                    id=self.identity.id,
-                    defaults=dict(host=HOST, pid=self.pid, companion=False, queues="", started_at=now, heartbeat_at=now),
-                )
-
-        db.retry_locked(attempt, "register")
+        register_worker(self.identity)
         logger.info("task executor registered worker=%s", self.identity.label)
 
     def _watch_loop(self) -> None:

@@ -227,28 +227,7 @@ class Worker:
         return False
 
     def register(self) -> None:
-        from ..models import Worker as WorkerRow
-
-        now = timeutil.now()
-
-        def attempt() -> None:
-            # A write transaction from its start: on SQLite, update_or_create's own transaction
-            # reads first, and its write then failed at once ("database is locked") whenever
-            # another worker had written since; the worker began a second later.
-            with db.write_transaction(self.using):
-                WorkerRow.objects.using(self.using).update_or_create(
-                    id=self.identity.id,
-                    defaults=dict(
-                        host=queue.HOST,
-                        pid=int(self.identity.label.rsplit(":", 1)[1]),
-                        companion=self.companion,
-                        queues=",".join(self.identity.queues),
-                        started_at=now,
-                        heartbeat_at=now,
-                    ),
-                )
-
-        db.retry_locked(attempt, "register")
+        queue.register_worker(self.identity, companion=self.companion)
         self._registered = True
 
     def _unregister(self) -> None:

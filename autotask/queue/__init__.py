@@ -10,7 +10,8 @@ write transaction:
 """
 
 from .claim import (
-    CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, claim_task, next_due_time, release, waits_before,
+    CLAIM_FIELDS, WorkerIdentity, cancel_requested, claim, claim_task, next_due_time, register_worker, release,
+    waits_before,
 )
 from .maintain import alive_workers, delete_expired, recover_lost
 from .record import Outcome, finish
@@ -20,5 +21,5 @@ from .store import BULK_CHUNK, Storable, cancel, enqueue, enqueue_many, read, se
 __all__ = [
     "BULK_CHUNK", "CLAIM_FIELDS", "HOST", "Outcome", "Storable", "WorkerIdentity", "alive_workers", "cancel",
     "cancel_requested", "claim", "claim_task", "delete_expired", "enqueue", "enqueue_many", "finish",
-    "next_due_time", "read", "recover_lost", "release", "set_progress", "set_result", "waits_before",
+    "next_due_time", "read", "recover_lost", "register_worker", "release", "set_progress", "set_result", "waits_before",
 ]

@@ -45,6 +45,28 @@ class WorkerIdentity:
         return cls(id=new_id(), label=f"{HOST}:{os.getpid()}", queues=tuple(queues))
 
 
+def register_worker(worker: WorkerIdentity, companion: bool = False) -> None:
+    """Store (or refresh) ``worker``'s row, which its heartbeat keeps fresh.
+
+    In a write transaction from its start: on SQLite, ``update_or_create``'s own
+    transaction reads first, and its write then failed at once ("database is locked":
+    SQLite doesn't wait out a stale read) whenever another worker had written since."""
+    using = db.alias()
+    now = timeutil.now()
+
+    def attempt() -> None:
+        with db.write_transaction(using):
+            models().Worker.objects.using(using).update_or_create(
+                id=worker.id,
+                defaults=dict(
+                    host=HOST, pid=int(worker.label.rsplit(":", 1)[1]), companion=companion,
+                    queues=",".join(worker.queues), started_at=now, heartbeat_at=now,
+                ),
+            )
+
+    db.retry_locked(attempt, "register")
+
+
 def claim(worker: WorkerIdentity, limit: int) -> list[dict[str, Any]]:
     """Mark up to ``limit`` due tasks RUNNING for ``worker`` and return them, in claim order.
 
